@@ -1,0 +1,4 @@
+"""pyoci: an OCI runtime written in Python."""
+
+__version__ = "0.1.0"
+OCI_VERSION = "1.3.0"
