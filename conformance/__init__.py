@@ -1,0 +1,1 @@
+"""An OCI runtime-spec conformance suite that drives any runc-compatible runtime binary."""

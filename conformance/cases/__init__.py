@@ -1,0 +1,5 @@
+"""The conformance cases, one module per area of the spec, run in this order."""
+
+from conformance.cases import lifecycle
+
+MODULES = [lifecycle]
