@@ -1,5 +1,5 @@
 """The conformance cases, one module per area of the spec, run in this order."""
 
-from conformance.cases import filesystem, lifecycle
+from conformance.cases import filesystem, lifecycle, process
 
-MODULES = [lifecycle, filesystem]
+MODULES = [lifecycle, filesystem, process]
