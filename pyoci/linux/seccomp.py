@@ -1,0 +1,305 @@
+"""A seccomp filter from `linux.seccomp`, through a small ctypes binding of libseccomp2.
+
+The library is loaded only when a profile is present (`compile_filter`), so a container
+without seccomp never pays for it. Building the filter (name lookups, rules) and loading
+it are separate steps: the init builds early, where an error is still a clean `create`
+failure, and loads as late as possible, where every syscall after it must be allowed.
+
+Behaviour follows runc:
+- a syscall name the library does not know is skipped (the profile may be newer than
+  the host), so is a rule whose action equals the default action (a no-op);
+- several conditions on the same argument index cannot be ANDed by libseccomp, so each
+  becomes its own rule;
+- the filter never sets no_new_privs by itself: that is `process.noNewPrivileges`'s job;
+- SCMP_ACT_NOTIFY is refused as the default action and for `write` (the runtime must
+  still write after loading), and `load` returns the notify fd for the listener.
+
+Not done: runc's patch of the compiled BPF that answers ENOSYS (instead of the default
+action) for syscalls newer than every syscall the profile names. Engine profiles use
+defaultErrnoRet ENOSYS for the same purpose, so this only matters for a profile whose
+default is EPERM or KILL; a new syscall then gets the default action.
+"""
+
+from __future__ import annotations
+
+import array
+import ctypes
+import errno
+import json
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import PyociError, SyscallError
+from ..spec import Seccomp, SeccompArg, SeccompRule
+
+_LIBRARY = "libseccomp.so.2"
+
+# Action values from seccomp.h; ERRNO and TRACE carry a 16-bit return code.
+_ACT_KILL_PROCESS = 0x80000000
+_ACT_KILL_THREAD = 0x00000000
+_ACT_TRAP = 0x00030000
+_ACT_ERRNO = 0x00050000
+_ACT_NOTIFY = 0x7FC00000
+_ACT_TRACE = 0x7FF00000
+_ACT_LOG = 0x7FFC0000
+_ACT_ALLOW = 0x7FFF0000
+
+_FIXED_ACTIONS = {
+    "SCMP_ACT_KILL": _ACT_KILL_THREAD,
+    "SCMP_ACT_KILL_THREAD": _ACT_KILL_THREAD,
+    "SCMP_ACT_KILL_PROCESS": _ACT_KILL_PROCESS,
+    "SCMP_ACT_TRAP": _ACT_TRAP,
+    "SCMP_ACT_ALLOW": _ACT_ALLOW,
+    "SCMP_ACT_LOG": _ACT_LOG,
+    "SCMP_ACT_NOTIFY": _ACT_NOTIFY,
+}
+_ERRNO_ACTIONS = {"SCMP_ACT_ERRNO": _ACT_ERRNO, "SCMP_ACT_TRACE": _ACT_TRACE}
+
+OPERATORS = {
+    "SCMP_CMP_NE": 1,
+    "SCMP_CMP_LT": 2,
+    "SCMP_CMP_LE": 3,
+    "SCMP_CMP_EQ": 4,
+    "SCMP_CMP_GE": 5,
+    "SCMP_CMP_GT": 6,
+    "SCMP_CMP_MASKED_EQ": 7,
+}
+
+# Filter attributes (enum scmp_filter_attr).
+_ATTR_CTL_NNP = 3
+_ATTR_CTL_TSYNC = 4
+_ATTR_CTL_LOG = 6
+_ATTR_CTL_SSB = 7
+_ATTR_CTL_WAITKILL = 10  # libseccomp >= 2.6 only
+
+FLAG_ATTRIBUTES = {
+    "SECCOMP_FILTER_FLAG_TSYNC": _ATTR_CTL_TSYNC,
+    "SECCOMP_FILTER_FLAG_LOG": _ATTR_CTL_LOG,
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": _ATTR_CTL_SSB,
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": _ATTR_CTL_WAITKILL,
+}
+
+_MAX_SYSCALL_ARGS = 6
+
+
+class _ArgCmp(ctypes.Structure):
+    _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int),
+                ("datum_a", ctypes.c_uint64), ("datum_b", ctypes.c_uint64)]
+
+
+class _Version(ctypes.Structure):
+    _fields_ = [("major", ctypes.c_uint), ("minor", ctypes.c_uint), ("micro", ctypes.c_uint)]
+
+
+def _load_library() -> ctypes.CDLL:
+    try:
+        lib = ctypes.CDLL(_LIBRARY, use_errno=True)
+    except OSError as e:
+        raise PyociError(f"linux.seccomp: cannot load {_LIBRARY} (install libseccomp2): {e}") from None
+    lib.seccomp_init.argtypes = [ctypes.c_uint32]
+    lib.seccomp_init.restype = ctypes.c_void_p
+    lib.seccomp_release.argtypes = [ctypes.c_void_p]
+    lib.seccomp_release.restype = None
+    lib.seccomp_arch_resolve_name.argtypes = [ctypes.c_char_p]
+    lib.seccomp_arch_resolve_name.restype = ctypes.c_uint32
+    lib.seccomp_arch_native.argtypes = []
+    lib.seccomp_arch_native.restype = ctypes.c_uint32
+    lib.seccomp_arch_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+    lib.seccomp_arch_add.restype = ctypes.c_int
+    lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+    lib.seccomp_syscall_resolve_name.restype = ctypes.c_int
+    lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
+                                           ctypes.c_uint, ctypes.POINTER(_ArgCmp)]
+    lib.seccomp_rule_add_array.restype = ctypes.c_int
+    lib.seccomp_attr_set.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32]
+    lib.seccomp_attr_set.restype = ctypes.c_int
+    lib.seccomp_load.argtypes = [ctypes.c_void_p]
+    lib.seccomp_load.restype = ctypes.c_int
+    lib.seccomp_notify_fd.argtypes = [ctypes.c_void_p]
+    lib.seccomp_notify_fd.restype = ctypes.c_int
+    lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    lib.seccomp_export_bpf.restype = ctypes.c_int
+    lib.seccomp_version.argtypes = []
+    lib.seccomp_version.restype = ctypes.POINTER(_Version)
+    return lib
+
+
+def library_version(lib: ctypes.CDLL) -> str:
+    v = lib.seccomp_version().contents
+    return f"{v.major}.{v.minor}.{v.micro}"
+
+
+def action_value(name: str, errno_ret: int | None, where: str) -> int:
+    """The libseccomp action for an OCI action name; ERRNO and TRACE default to EPERM."""
+    if name in _ERRNO_ACTIONS:
+        code = errno.EPERM if errno_ret is None else errno_ret
+        if not 0 <= code <= 0xFFFF:
+            raise PyociError(f"{where}: errno {code} is out of range")
+        return _ERRNO_ACTIONS[name] | code
+    if name in _FIXED_ACTIONS:
+        if errno_ret is not None:
+            raise PyociError(f"{where}: {name} returns no errno; remove the errno value")
+        return _FIXED_ACTIONS[name]
+    raise PyociError(f"{where}: unknown seccomp action {name!r}")
+
+
+def _conditions(args: list[SeccompArg], where: str) -> list[list[_ArgCmp]]:
+    """The argument checks of one rule, grouped into the rules libseccomp can take."""
+    cmps = []
+    for i, a in enumerate(args):
+        op = OPERATORS.get(a.op)
+        if op is None:
+            raise PyociError(f"{where}.args[{i}].op: unknown operator {a.op!r}")
+        if not 0 <= a.index < _MAX_SYSCALL_ARGS:
+            raise PyociError(f"{where}.args[{i}].index: must be 0 to {_MAX_SYSCALL_ARGS - 1}")
+        # For MASKED_EQ the first datum is the mask, the second the value it must equal.
+        cmps.append(_ArgCmp(a.index, op, a.value & 0xFFFFFFFFFFFFFFFF,
+                            a.value_two & 0xFFFFFFFFFFFFFFFF))
+    indexes = [c.arg for c in cmps]
+    if len(set(indexes)) != len(indexes):
+        return [[c] for c in cmps]
+    return [cmps]
+
+
+@dataclass
+class SeccompFilter:
+    """A built, not yet loaded filter. `load` it once, or `release` it."""
+
+    lib: ctypes.CDLL
+    ctx: int
+    uses_notify: bool
+    skipped_syscalls: list[str] = field(default_factory=list)
+
+    def load(self) -> int | None:
+        """Install the filter on the calling thread; the notify fd if NOTIFY is used."""
+        rc = self.lib.seccomp_load(self.ctx)
+        if rc < 0:
+            raise SyscallError("load seccomp filter", -rc)
+        notify_fd = None
+        if self.uses_notify:
+            notify_fd = self.lib.seccomp_notify_fd(self.ctx)
+            if notify_fd < 0:
+                raise SyscallError("get seccomp notify fd", -notify_fd)
+        return notify_fd
+
+    def export_bpf(self, fd: int) -> None:
+        """Write the compiled BPF program to fd (for inspection and tests)."""
+        rc = self.lib.seccomp_export_bpf(self.ctx, fd)
+        if rc < 0:
+            raise SyscallError("export seccomp filter", -rc)
+
+    def release(self) -> None:
+        if self.ctx:
+            self.lib.seccomp_release(self.ctx)
+            self.ctx = 0
+
+
+def compile_filter(config: Seccomp, where: str = "linux.seccomp") -> SeccompFilter:
+    """Build the filter `config` describes; PyociError names the field on a bad value."""
+    lib = _load_library()
+    if config.default_action == "SCMP_ACT_NOTIFY":
+        raise PyociError(f"{where}.defaultAction: SCMP_ACT_NOTIFY cannot be the default action")
+    default = action_value(config.default_action, config.default_errno_ret, f"{where}.defaultAction")
+    ctx = lib.seccomp_init(default)
+    if not ctx:
+        raise PyociError(f"{where}: libseccomp refused the default action {config.default_action}")
+    built = SeccompFilter(lib=lib, ctx=ctx, uses_notify=False)
+    try:
+        _set_attributes(lib, ctx, config, where)
+        _add_architectures(lib, ctx, config.architectures, where)
+        for i, rule in enumerate(config.syscalls):
+            _add_rule(built, rule, default, f"{where}.syscalls[{i}]")
+    except BaseException:
+        built.release()
+        raise
+    return built
+
+
+def _set_attributes(lib: ctypes.CDLL, ctx: int, config: Seccomp, where: str) -> None:
+    # libseccomp sets no_new_privs on load unless told otherwise; pyoci sets it only
+    # when process.noNewPrivileges asks.
+    rc = lib.seccomp_attr_set(ctx, _ATTR_CTL_NNP, 0)
+    if rc < 0:
+        raise SyscallError("seccomp: clear the no_new_privs attribute", -rc)
+    for i, flag in enumerate(config.flags):
+        attribute = FLAG_ATTRIBUTES.get(flag)
+        if attribute is None:
+            raise PyociError(f"{where}.flags[{i}]: unknown seccomp flag {flag!r}")
+        rc = lib.seccomp_attr_set(ctx, attribute, 1)
+        if rc < 0:
+            raise PyociError(f"{where}.flags[{i}]: {flag} is not supported by libseccomp "
+                             f"{library_version(lib)} or this kernel (error {-rc})")
+
+
+def _add_architectures(lib: ctypes.CDLL, ctx: int, names: list[str], where: str) -> None:
+    for i, name in enumerate(names):
+        short = name.removeprefix("SCMP_ARCH_").lower()
+        token = lib.seccomp_arch_resolve_name(short.encode())
+        if token == 0:
+            raise PyociError(f"{where}.architectures[{i}]: unknown architecture {name!r}")
+        rc = lib.seccomp_arch_add(ctx, token)
+        # The native architecture is in every new filter already.
+        if rc < 0 and rc != -errno.EEXIST:
+            raise PyociError(f"{where}.architectures[{i}]: libseccomp cannot add {name} (error {-rc})")
+
+
+def _add_rule(built: SeccompFilter, rule: SeccompRule, default: int, where: str) -> None:
+    lib = built.lib
+    action = action_value(rule.action, rule.errno_ret, f"{where}.action")
+    if action == default:
+        return
+    groups = _conditions(rule.args, where)
+    for j, name in enumerate(rule.names):
+        if action == _ACT_NOTIFY and name == "write":
+            raise PyociError(f"{where}.names[{j}]: SCMP_ACT_NOTIFY cannot be used for write")
+        number = lib.seccomp_syscall_resolve_name(name.encode())
+        if number == -1:  # __NR_SCMP_ERROR: not a syscall this libseccomp knows
+            built.skipped_syscalls.append(name)
+            continue
+        for cmps in groups:
+            arr = (_ArgCmp * max(len(cmps), 1))(*cmps)
+            rc = lib.seccomp_rule_add_array(built.ctx, action, number, len(cmps), arr)
+            if rc < 0:
+                raise PyociError(f"{where}: libseccomp refused the rule for {name}: "
+                                 f"{errno.errorcode.get(-rc, str(-rc))}")
+        if action == _ACT_NOTIFY:
+            built.uses_notify = True
+
+
+def load(config: Seccomp, where: str = "linux.seccomp") -> int | None:
+    """Build and load in one step; returns the notify fd when NOTIFY is used."""
+    built = compile_filter(config, where)
+    try:
+        return built.load()
+    finally:
+        built.release()
+
+
+def send_to_listener(listener_path: str, notify_fd: int, state: dict[str, Any],
+                     metadata: str | None = None) -> None:
+    """Hand the notify fd to the seccomp agent at listener_path.
+
+    One connection, one JSON message (the container process state of the runtime
+    spec) with the fd in SCM_RIGHTS, then close. `state` is the container's state as
+    `pyoci state` prints it; its pid must be the host pid of the container process.
+    """
+    message: dict[str, Any] = {
+        "ociVersion": state.get("ociVersion", "1.0.2"),
+        "fds": ["seccompFd"],
+        "pid": state.get("pid", 0),
+        "state": state,
+    }
+    if metadata:
+        message["metadata"] = metadata
+    payload = json.dumps(message).encode()
+    step = f"send seccomp notify fd to listener {listener_path}"
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(listener_path)
+            fds = array.array("i", [notify_fd])
+            sent = sock.sendmsg([payload], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+            if sent < len(payload):
+                sock.sendall(payload[sent:])
+    except OSError as e:
+        raise SyscallError(step, e.errno or errno.EIO) from None
