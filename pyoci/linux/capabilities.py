@@ -78,11 +78,11 @@ _LAST_CAP_FILE = "/proc/sys/kernel/cap_last_cap"
 class CapabilityPlan:
     """The configured sets as numbers, limited to what the running kernel knows.
 
-    A set that is None in the config means "leave it as inherited" for the bounding
-    set; for the others runc treats a missing set as empty, and so does this.
+    A set missing from the config (or no `capabilities` at all) is empty, as in runc:
+    the container gets no capability nobody asked for.
     """
 
-    bounding: set[int] | None
+    bounding: set[int]
     effective: set[int]
     permitted: set[int]
     inheritable: set[int]
@@ -109,12 +109,9 @@ def plan_capabilities(caps: Capabilities | None, kernel_last_cap: int | None = N
     top = last_cap() if kernel_last_cap is None else kernel_last_cap
     caps = caps or Capabilities()
     warnings: list[str] = []
-    sets: dict[str, set[int] | None] = {}
+    sets: dict[str, set[int]] = {}
     for set_name in SET_NAMES:
-        names = getattr(caps, set_name)
-        if names is None:
-            sets[set_name] = None
-            continue
+        names = getattr(caps, set_name) or []
         numbers: set[int] = set()
         for i, name in enumerate(names):
             number = CAPABILITY_NUMBERS.get(name)
@@ -127,12 +124,9 @@ def plan_capabilities(caps: Capabilities | None, kernel_last_cap: int | None = N
                 continue
             numbers.add(number)
         sets[set_name] = numbers
-    return CapabilityPlan(bounding=sets["bounding"],
-                          effective=sets["effective"] or set(),
-                          permitted=sets["permitted"] or set(),
-                          inheritable=sets["inheritable"] or set(),
-                          ambient=sets["ambient"] or set(),
-                          warnings=warnings)
+    return CapabilityPlan(bounding=sets["bounding"], effective=sets["effective"],
+                          permitted=sets["permitted"], inheritable=sets["inheritable"],
+                          ambient=sets["ambient"], warnings=warnings)
 
 
 def _libc_prctl(option: int, arg2: int, arg3: int, step: str) -> int:
@@ -154,8 +148,6 @@ def _name(number: int) -> str:
 
 def drop_bounding(plan: CapabilityPlan) -> None:
     """Drop from the bounding set every capability not configured (needs CAP_SETPCAP)."""
-    if plan.bounding is None:
-        return
     for number in range(last_cap() + 1):
         if number in plan.bounding:
             continue
@@ -204,9 +196,9 @@ def read_sets(status_path: str = "/proc/self/status") -> dict[str, int]:
     return sets
 
 
-def mask(numbers: set[int] | None) -> int:
+def mask(numbers: set[int]) -> int:
     """Bitmask of a set of capability numbers, as /proc/<pid>/status prints it."""
     value = 0
-    for number in numbers or ():
+    for number in numbers:
         value |= 1 << number
     return value
