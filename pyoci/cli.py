@@ -1,0 +1,246 @@
+"""pyoci's command line, shaped like runc's: `pyoci [global options] COMMAND [options] ID`.
+
+Global options come before the command. Only the chosen command's parser is built
+and only its modules are imported: start-up is most of what a runtime call costs.
+Every PyociError becomes one line on stderr (and an entry in --log) and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+
+from . import OCI_VERSION, __version__
+from .context import Context
+from .errors import PyociError, UsageError
+from .log import Log
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is a PyociError like any other (exit 1, one line)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _parser(command: str, description: str) -> _Parser:
+    return _Parser(prog=f"pyoci {command}", description=description)
+
+
+def _bundle_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bundle", "-b", default=".", help="path to the bundle directory")
+    p.add_argument("--console-socket", help="unix socket that receives the pty master")
+    p.add_argument("--pid-file", help="file to write the container's pid to")
+    p.add_argument("--no-pivot", action="store_true", help="use chroot-like switch instead of pivot_root")
+    p.add_argument("--no-new-keyring", action="store_true", help="keep the caller's session keyring")
+    p.add_argument("--preserve-fds", type=int, default=0, help="pass N extra fds from 3 on")
+    p.add_argument("container_id", metavar="ID")
+
+
+# --- commands -------------------------------------------------------------------------
+
+def cmd_create(ctx: Context, argv: list[str]) -> int:
+    p = _parser("create", "create a container")
+    _bundle_options(p)
+    a = p.parse_args(argv)
+    from .lifecycle import CreateOptions, create
+    created = create(ctx, a.container_id, CreateOptions(
+        bundle=a.bundle, pid_file=a.pid_file, console_socket=a.console_socket,
+        preserve_fds=a.preserve_fds, no_pivot=a.no_pivot, no_new_keyring=a.no_new_keyring))
+    created.cdir.close()
+    return 0
+
+
+def cmd_run(ctx: Context, argv: list[str]) -> int:
+    p = _parser("run", "create and start a container")
+    _bundle_options(p)
+    p.add_argument("--detach", "-d", action="store_true", help="do not wait for the container")
+    p.add_argument("--keep", action="store_true", help="do not delete the container after it exits")
+    p.add_argument("--no-subreaper", "-no-subreaper", action="store_true",
+                   help="do not become a subreaper")
+    a = p.parse_args(argv)
+    from .lifecycle import RunOptions, run
+    return run(ctx, a.container_id, RunOptions(
+        bundle=a.bundle, pid_file=a.pid_file, console_socket=a.console_socket,
+        preserve_fds=a.preserve_fds, no_pivot=a.no_pivot, no_new_keyring=a.no_new_keyring,
+        detach=a.detach, keep=a.keep, no_subreaper=a.no_subreaper))
+
+
+def cmd_start(ctx: Context, argv: list[str]) -> int:
+    p = _parser("start", "start the program of a created container")
+    p.add_argument("container_id", metavar="ID")
+    a = p.parse_args(argv)
+    from .lifecycle import start
+    start(ctx, a.container_id)
+    return 0
+
+
+def cmd_state(ctx: Context, argv: list[str]) -> int:
+    p = _parser("state", "print the state of a container as JSON")
+    p.add_argument("container_id", metavar="ID")
+    a = p.parse_args(argv)
+    from .lifecycle import container_state
+    print(json.dumps(container_state(ctx, a.container_id), indent=2))
+    return 0
+
+
+def cmd_kill(ctx: Context, argv: list[str]) -> int:
+    p = _parser("kill", "send a signal to the container's init (default SIGTERM)")
+    p.add_argument("--all", "-a", action="store_true", help="signal every process of the container")
+    p.add_argument("container_id", metavar="ID")
+    p.add_argument("signal", nargs="?", default="SIGTERM")
+    a = p.parse_args(argv)
+    from .lifecycle import kill
+    from .signals import parse_signal
+    sig = parse_signal(a.signal)
+    kill(ctx, a.container_id, sig, a.all)
+    return 0
+
+
+def cmd_delete(ctx: Context, argv: list[str]) -> int:
+    p = _parser("delete", "delete a container and everything it holds")
+    p.add_argument("--force", "-f", action="store_true", help="kill the container if it is running")
+    p.add_argument("container_id", metavar="ID")
+    a = p.parse_args(argv)
+    from .lifecycle import delete
+    delete(ctx, a.container_id, a.force)
+    return 0
+
+
+def cmd_list(ctx: Context, argv: list[str]) -> int:
+    p = _parser("list", "list the containers of this root")
+    p.add_argument("--format", "-f", choices=("table", "json"), default="table")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only the ids")
+    a = p.parse_args(argv)
+    from .lifecycle import list_states
+    states = list_states(ctx)
+    if a.quiet:
+        for s in states:
+            print(s["id"])
+    elif a.format == "json":
+        print(json.dumps(states) if states else "null")
+    else:
+        print(format_table(states))
+    return 0
+
+
+def format_table(states: list[dict]) -> str:
+    """Columns as runc's tabwriter pads them: at least 12 wide, 3 spaces apart."""
+    rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
+    rows += [[s["id"], str(s["pid"]), s["status"], s["bundle"], s.get("created", ""),
+              s.get("owner", "")] for s in states]
+    widths = [max(12, max(len(r[i]) for r in rows) + 3) for i in range(len(rows[0]) - 1)]
+    return "\n".join("".join(cell.ljust(w) for cell, w in zip(r, widths)) + r[-1] for r in rows)
+
+
+def cmd_spec(ctx: Context, argv: list[str]) -> int:
+    p = _parser("spec", "write a default config.json")
+    p.add_argument("--bundle", "-b", default=".", help="directory to write config.json in")
+    p.add_argument("--rootless", action="store_true", help="a config for an unprivileged user")
+    a = p.parse_args(argv)
+    from .specgen import default_config
+    path = os.path.join(a.bundle, "config.json")
+    if os.path.exists(path):
+        raise PyociError(f"File {path} exists. Remove it first")
+    with open(path, "w") as f:
+        json.dump(default_config(a.rootless), f, indent=2)
+        f.write("\n")
+    return 0
+
+
+def cmd_validate(ctx: Context, argv: list[str]) -> int:
+    p = _parser("validate", "check a bundle's config.json and report every problem")
+    p.add_argument("--bundle", "-b", default=".")
+    a = p.parse_args(argv)
+    from .validate import validate_bundle
+    problems = validate_bundle(a.bundle)
+    for line in problems:
+        print(line, file=sys.stderr)
+    if problems:
+        return 1
+    print(f"{os.path.join(a.bundle, 'config.json')}: valid")
+    return 0
+
+
+COMMANDS: dict[str, tuple[Callable[[Context, list[str]], int], str]] = {
+    "create": (cmd_create, "create a container"),
+    "start": (cmd_start, "start a created container"),
+    "state": (cmd_state, "print a container's state"),
+    "kill": (cmd_kill, "signal a container"),
+    "delete": (cmd_delete, "delete a container"),
+    "run": (cmd_run, "create and start a container"),
+    "list": (cmd_list, "list containers"),
+    "spec": (cmd_spec, "write a default config.json"),
+    "validate": (cmd_validate, "check a bundle's config.json"),
+}
+
+
+# --- the global part --------------------------------------------------------------------
+
+def _global_parser() -> _Parser:
+    p = _Parser(prog="pyoci", description="an OCI container runtime",
+                epilog="commands: " + ", ".join(COMMANDS))
+    p.add_argument("--root", help="state directory (default /run/pyoci, rootless $XDG_RUNTIME_DIR/pyoci)")
+    p.add_argument("--log", help="file to append log entries to")
+    p.add_argument("--log-format", choices=("text", "json"), default="text")
+    p.add_argument("--debug", action="store_true", help="log every step")
+    p.add_argument("--systemd-cgroup", action="store_true", help="manage cgroups through systemd")
+    p.add_argument("--rootless", default="auto", help="true, false or auto")
+    p.add_argument("--criu", help=argparse.SUPPRESS)
+    p.add_argument("--version", "-v", action="store_true", help="print the version")
+    p.add_argument("command", nargs="?")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    return p
+
+
+def _rootless(value: str) -> bool:
+    if value == "auto":
+        return os.geteuid() != 0
+    return value.lower() in ("true", "1", "yes")
+
+
+def _default_root(rootless: bool) -> str:
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
+    if rootless and runtime_dir:
+        return os.path.join(runtime_dir, "pyoci")
+    return "/run/pyoci"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    log = Log()
+    try:
+        g = _global_parser().parse_args(argv)
+        log = Log(g.log, g.log_format, g.debug)
+        if g.version:
+            print(f"pyoci version {__version__}\ncommit: {__version__}\nspec: {OCI_VERSION}")
+            return 0
+        if not g.command:
+            _global_parser().print_help()
+            return 0
+        if g.command not in COMMANDS:
+            raise UsageError(f"unknown command {g.command!r}; commands: {', '.join(COMMANDS)}")
+        rootless = _rootless(g.rootless)
+        ctx = Context(root=os.path.abspath(g.root or _default_root(rootless)), log=log,
+                      systemd_cgroup=g.systemd_cgroup, rootless=rootless)
+        return COMMANDS[g.command][0](ctx, g.args)
+    except PyociError as err:
+        _report(log, str(err))
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _report(log: Log, message: str) -> None:
+    line = " ".join(message.split("\n"))
+    log.error(line)
+    if log.json and not log.path:
+        return  # the JSON line already went to stderr
+    print(f"pyoci: {line}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""The container's init: pid 1 of the new pid namespace, until it execve()s the program.
+
+It builds the container from the inside, in this order:
+  rootfs mounts and devices -> prestart/createRuntime hooks (run by the parent, in
+  the host's namespaces) -> createContainer hooks -> pivot_root -> masked and
+  read-only paths -> hostname -> the process's cwd, user and attributes ->
+  "ready" to the parent -> wait on the exec fifo (this is `created`) ->
+  startContainer hooks -> execve.
+Every failure before "ready" goes back to the parent over the sync channel.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+from typing import NoReturn
+
+from . import hooks, rootfs, sync
+from .errors import PyociError
+from .linux import syscalls as sc
+from .spec import Process, Spec
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass
+class InitPlan:
+    spec: Spec
+    container_id: str
+    bundle: str
+    rootfs: str
+    channel: sync.Channel
+    fifo_fd: int
+    preserve_fds: int = 0
+
+
+def bring_up_loopback() -> None:
+    import fcntl
+    import socket
+    import struct
+
+    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        request = struct.pack("16sh22x", b"lo", 0)
+        flags = struct.unpack("16sh22x", fcntl.ioctl(s, siocgifflags, request))[1]
+        fcntl.ioctl(s, siocsifflags, struct.pack("16sh22x", b"lo", flags | iff_up))
+
+
+def process_env(process: Process) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for entry in process.env:
+        key, sep, value = entry.partition("=")
+        if sep:
+            env[key] = value
+    if "HOME" not in env:
+        env["HOME"] = home_of(process.user.uid)
+    return env
+
+
+def home_of(uid: int) -> str:
+    """HOME from the container's /etc/passwd, as runc does when the config sets none."""
+    try:
+        with open("/etc/passwd") as f:
+            for line in f:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) >= 6 and fields[2] == str(uid):
+                    return fields[5]
+    except OSError:
+        pass
+    return "/"
+
+
+def find_executable(name: str, env: dict[str, str]) -> str:
+    """args[0] resolved in the container's PATH, with the wording engines map to 126/127."""
+    if "/" in name:
+        candidates = [name]
+    else:
+        candidates = [os.path.join(d or ".", name) for d in env.get("PATH", DEFAULT_PATH).split(":")]
+    denied = False
+    for path in candidates:
+        if os.path.isfile(path):
+            if os.access(path, os.X_OK):
+                return path
+            denied = True
+    if denied:
+        raise PyociError(f'exec: "{name}": permission denied')
+    if "/" in name:
+        raise PyociError(f'exec: "{name}": stat {name}: no such file or directory')
+    raise PyociError(f'exec: "{name}": executable file not found in $PATH')
+
+
+def switch_user(process: Process) -> None:
+    user = process.user
+    os.setgroups(user.additional_gids)
+    os.setresgid(user.gid, user.gid, user.gid)
+    os.setresuid(user.uid, user.uid, user.uid)
+
+
+def reset_signals() -> None:
+    """CPython ignores SIGPIPE and SIGXFSZ; ignored dispositions survive execve."""
+    for sig in signal.valid_signals():
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def wait_for_start(fifo_fd: int) -> None:
+    """Block until `pyoci start` opens the fifo, then tell it we are going."""
+    fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+    os.write(fd, b"0")
+    os.close(fd)
+    os.close(fifo_fd)
+
+
+def run_init(plan: InitPlan) -> NoReturn:
+    spec, channel = plan.spec, plan.channel
+    assert spec.process is not None
+    try:
+        # Hold no host resource longer than needed, and none through execve.
+        sc.prctl(sc.PR_SET_DUMPABLE, 0, step="make init non-dumpable")
+        keep = {0, 1, 2, channel.fileno(), plan.fifo_fd}
+        keep.update(range(3, 3 + plan.preserve_fds))
+        sc.close_fds_except(keep)
+        new = {ns.type for ns in spec.linux.namespaces if not ns.path}
+        in_user_ns = spec.linux.namespace("user") is not None
+
+        rootfs.prepare(spec, plan.rootfs, plan.bundle, "cgroup" in new, in_user_ns)
+        if "network" in new:
+            bring_up_loopback()
+        if spec.hooks.prestart or spec.hooks.create_runtime:
+            channel.send(sync.HOOKS_REQUEST, phase="createRuntime")
+            channel.expect(sync.HOOKS_DONE)
+        if spec.hooks.create_container:
+            hooks.run_hooks(spec.hooks.create_container, "createContainer",
+                            hooks.hook_state(plan.container_id, os.getpid(), plan.bundle,
+                                             spec.annotations, "created"))
+        rootfs.pivot(plan.rootfs)
+        rootfs.finish(spec)
+        if spec.hostname is not None:
+            sc.sethostname(spec.hostname)
+        if spec.domainname is not None:
+            sc.setdomainname(spec.domainname)
+
+        process = spec.process
+        env = process_env(process)
+        os.makedirs(process.cwd, exist_ok=True)
+        os.chdir(process.cwd)
+        switch_user(process)
+        if process.user.umask is not None:
+            os.umask(process.user.umask)
+        else:
+            os.umask(0o022)
+        executable = find_executable(process.args[0], env)
+
+        channel.send(sync.READY)
+        channel.close()
+    except PyociError as err:
+        _report(channel, str(err))
+        os._exit(1)
+    except OSError as err:
+        _report(channel, f"container init: {err.strerror or err}: {err.filename or ''}".rstrip(": "))
+        os._exit(1)
+    except BaseException as err:
+        _report(channel, f"container init: {type(err).__name__}: {err}")
+        os._exit(1)
+
+    # From here on nobody listens on the channel: errors go to the container's stderr.
+    try:
+        wait_for_start(plan.fifo_fd)
+        if spec.hooks.start_container:
+            hooks.run_hooks(spec.hooks.start_container, "startContainer",
+                            hooks.hook_state(plan.container_id, os.getpid(), plan.bundle,
+                                             spec.annotations, "running"))
+        reset_signals()
+        os.execve(executable, process.args, env)
+    except BaseException as err:
+        os.write(2, f"pyoci: {err}\n".encode())
+    os._exit(127)
+
+
+def _report(channel: sync.Channel, message: str) -> None:
+    try:
+        channel.send(sync.ERROR, message=message)
+    except OSError:
+        pass

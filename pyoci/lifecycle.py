@@ -1,0 +1,465 @@
+"""The OCI operations: create, start, state, kill, delete, and run (create + start + wait).
+
+One function per operation. Each takes the Context built by the CLI and raises
+PyociError with a message a user (or an engine matching on words) can act on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import bootstrap, hooks, sync
+from .context import Context
+from .errors import ConfigError, PyociError, WrongState
+from .init import InitPlan, run_init
+from .linux import idmap, proc
+from .linux import syscalls as sc
+from .spec import Spec
+from .state import (ContainerDir, ContainerState, StateRoot, check_id, init_alive,
+                    public_state, rfc3339_now, status_of, write_pid_file)
+
+KILL_WAIT_SECONDS = 10.0
+
+
+# --- loading the bundle -------------------------------------------------------------
+
+def read_config(bundle: str) -> dict[str, Any]:
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as err:
+        raise ConfigError(f"config.json: cannot read {path}: {os.strerror(err.errno or 0).lower()}") from None
+    try:
+        return json.loads(raw)
+    except ValueError as err:
+        raise ConfigError(f"config.json: invalid JSON: {err}") from None
+
+
+def load_bundle(bundle: str) -> tuple[dict[str, Any], Spec]:
+    """config.json as a Spec, checked enough to run: the typed loader and the cheap
+    semantic checks. Only when the loader refuses something is the (slow to import)
+    JSON Schema consulted, to name the problem the way `pyoci validate` does."""
+    from .spec import load_spec
+    from .validate import schema_errors, semantic_errors
+
+    doc = read_config(bundle)
+    try:
+        spec = load_spec(doc)
+    except ConfigError as err:
+        problems = schema_errors(doc)
+        raise ConfigError(f"config.json: {problems[0] if problems else err}") from None
+    problems = semantic_errors(doc, Path(bundle))
+    if problems:
+        raise ConfigError(f"config.json: {problems[0]}")
+    if spec.process is None:
+        raise ConfigError("config.json: process: is required to create a container")
+    if spec.linux.namespace("mount") is None:
+        raise ConfigError("config.json: linux.namespaces: a mount namespace is required")
+    return doc, spec
+
+
+def rootfs_path(bundle: str, spec: Spec) -> str:
+    path = os.path.join(bundle, spec.root.path)
+    if not os.path.isdir(path):
+        raise ConfigError(f"config.json: root.path: {path} is not a directory")
+    return os.path.realpath(path)
+
+
+# --- create ---------------------------------------------------------------------------
+
+@dataclass
+class CreateOptions:
+    bundle: str
+    pid_file: str | None = None
+    console_socket: str | None = None
+    preserve_fds: int = 0
+    no_pivot: bool = False
+    no_new_keyring: bool = False
+
+
+@dataclass
+class Created:
+    cdir: ContainerDir
+    state: ContainerState
+    spec: Spec
+
+
+def create(ctx: Context, container_id: str, opts: CreateOptions) -> Created:
+    bundle = os.path.abspath(opts.bundle)
+    store = StateRoot(ctx.root)
+    check_id(container_id)
+    doc, spec = load_bundle(bundle)
+    rootfs = rootfs_path(bundle, spec)
+    assert spec.process is not None
+    if spec.process.terminal and not opts.console_socket:
+        raise ConfigError("cannot allocate tty if pyoci will detach without setting console socket")
+    if opts.console_socket and not spec.process.terminal:
+        raise ConfigError("cannot use console socket if pyoci will not detach or allocate tty")
+
+    cdir = store.create(container_id)
+    state = ContainerState(id=container_id, bundle=bundle, rootfs=rootfs, created=rfc3339_now(),
+                           annotations=spec.annotations, config=doc)
+    cgroup = None
+    try:
+        cgroup = _cgroup_for(ctx, container_id, spec)
+        state.cgroup = cgroup.to_state()
+        # Recorded before anything is made, so a create killed half-way stays deletable.
+        cdir.save(state)
+        os.mkfifo(cdir.fifo_path, 0o622)
+        fifo_fd = os.open(cdir.fifo_path, os.O_PATH | os.O_CLOEXEC)
+        cgroup.create(spec.linux.resources)
+        ctx.log.debug("cgroup created")
+        _spawn(ctx, state, spec, cgroup, fifo_fd, opts.preserve_fds)
+        os.close(fifo_fd)
+        state.created_ok = True
+        cdir.save(state)
+        if opts.pid_file:
+            write_pid_file(opts.pid_file, state.pid)
+    except BaseException:
+        _undo_create(cdir, state, cgroup)
+        raise
+    return Created(cdir, state, spec)
+
+
+def _cgroup_for(ctx: Context, container_id: str, spec: Spec):  # -> cgroups.Cgroup
+    from .cgroups import cgroup_for
+    return cgroup_for(container_id, spec.linux.cgroups_path, systemd=ctx.systemd_cgroup,
+                      rootless=ctx.rootless)
+
+
+def _cgroup_of(state: ContainerState):  # -> cgroups.Cgroup | None
+    if not state.cgroup:
+        return None
+    from .cgroups import cgroup_from_state
+    return cgroup_from_state(state.cgroup)
+
+
+def _spawn(ctx: Context, state: ContainerState, spec: Spec, cgroup, fifo_fd: int,
+           preserve_fds: int) -> None:
+    """Fork the bootstrap child and drive it over the sync channel until the init is ready."""
+    parent, child = sync.channel_pair()
+    plan = InitPlan(spec=spec, container_id=state.id, bundle=state.bundle, rootfs=state.rootfs,
+                    channel=child, fifo_fd=fifo_fd, preserve_fds=preserve_fds)
+    pid = os.fork()
+    if pid == 0:
+        parent.close()
+        bootstrap.run_bootstrap(spec, child, lambda: run_init(plan))
+    child.close()
+    try:
+        cgroup.add_process(pid)
+        parent.send(sync.GO)
+        user_ns = spec.linux.namespace("user")
+        if user_ns is not None and not user_ns.path:
+            parent.expect(sync.USERNS_READY)
+            idmap.write_maps(pid, spec.linux.uid_mappings, spec.linux.gid_mappings)
+            parent.send(sync.MAPPED)
+        state.pid = parent.expect(sync.PID)["pid"]
+        state.start_time = proc.start_time(state.pid) or 0
+        ctx.log.debug(f"init started as pid {state.pid}")
+        while True:
+            message = parent.recv()
+            if message["type"] == sync.READY:
+                break
+            if message["type"] == sync.HOOKS_REQUEST:
+                hook_state = hooks.hook_state(state.id, state.pid, state.bundle,
+                                              state.annotations, "created")
+                hooks.run_hooks(spec.hooks.prestart, "prestart", hook_state)
+                hooks.run_hooks(spec.hooks.create_runtime, "createRuntime", hook_state)
+                parent.send(sync.HOOKS_DONE)
+        ctx.log.debug("init ready")
+    finally:
+        parent.close()
+        _reap(pid)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _undo_create(cdir: ContainerDir, state: ContainerState, cgroup) -> None:
+    """As if create had never been called: no process, cgroup or state left."""
+    if state.pid:
+        _kill_and_wait(state, signal.SIGKILL)
+    if cgroup is not None:
+        try:
+            cgroup.signal_all(signal.SIGKILL)
+            cgroup.destroy()
+        except PyociError:
+            pass
+    cdir.remove()
+
+
+# --- start ----------------------------------------------------------------------------
+
+def start(ctx: Context, container_id: str) -> None:
+    cdir = StateRoot(ctx.root).open(container_id)
+    try:
+        state = cdir.load()
+        status = _status(cdir, state)
+        if status != "created":
+            raise WrongState(_start_refusal(status))
+        assert state is not None
+        release(cdir, state)
+        run_poststart(ctx, cdir, state)
+    finally:
+        cdir.close()
+
+
+def _start_refusal(status: str) -> str:
+    return {"stopped": "cannot start a container that has stopped",
+            "running": "cannot start an already running container",
+            "paused": "cannot start a paused container, resume it instead",
+            "creating": "cannot start a container that is still being created"}.get(
+                status, f"cannot start a container in state {status}")
+
+
+def release(cdir: ContainerDir, state: ContainerState) -> None:
+    """Open the exec fifo: the init, blocked on its other end, goes on to execve."""
+    fifo = os.open(cdir.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    pidfd = sc.pidfd_open(state.pid)
+    try:
+        poller = select.poll()
+        poller.register(fifo, select.POLLIN)
+        poller.register(pidfd, select.POLLIN)
+        while True:
+            events = dict(poller.poll())
+            if fifo in events and os.read(fifo, 1):
+                break
+            if pidfd in events or fifo in events:
+                raise PyociError("cannot start container: its init exited before start")
+    finally:
+        os.close(fifo)
+        os.close(pidfd)
+    os.unlink(cdir.fifo_path)
+
+
+def run_poststart(ctx: Context, cdir: ContainerDir, state: ContainerState) -> None:
+    spec_hooks = state.config.get("hooks") or {}
+    if not spec_hooks.get("poststart"):
+        return
+    from .spec import load_spec
+    hook_list = load_spec(state.config).hooks.poststart
+    try:
+        hooks.run_hooks(hook_list, "poststart",
+                        hooks.hook_state(state.id, state.pid, state.bundle, state.annotations,
+                                         "running"))
+    except PyociError:
+        # runtime.md: a failing poststart hook stops the container.
+        _kill_and_wait(state, signal.SIGKILL)
+        raise
+
+
+# --- state, list ----------------------------------------------------------------------
+
+def _status(cdir: ContainerDir, state: ContainerState | None) -> str:
+    frozen = False
+    if state is not None and state.created_ok and init_alive(state):
+        cgroup = _cgroup_of(state)
+        frozen = cgroup is not None and cgroup.is_frozen()
+    return status_of(cdir, state, frozen)
+
+
+def container_state(ctx: Context, container_id: str) -> dict[str, Any]:
+    cdir = StateRoot(ctx.root).open(container_id, exclusive=False)
+    try:
+        state = cdir.load()
+        if state is None:
+            # Half-made by a create that is still running or was killed.
+            return {"ociVersion": "1.3.0", "id": container_id, "status": "creating", "pid": 0,
+                    "bundle": "", "annotations": {}}
+        return public_state(state, _status(cdir, state))
+    finally:
+        cdir.close()
+
+
+def list_states(ctx: Context) -> list[dict[str, Any]]:
+    states = []
+    store = StateRoot(ctx.root)
+    for container_id in store.ids():
+        try:
+            states.append(container_state(ctx, container_id))
+        except PyociError:
+            continue  # deleted while we listed
+    return states
+
+
+# --- kill -----------------------------------------------------------------------------
+
+def kill(ctx: Context, container_id: str, sig: int, all_processes: bool = False) -> None:
+    cdir = StateRoot(ctx.root).open(container_id, exclusive=False)
+    try:
+        state = cdir.load()
+        status = _status(cdir, state)
+        if all_processes:
+            cgroup = _cgroup_of(state) if state else None
+            if cgroup is not None:
+                cgroup.signal_all(sig)
+                return
+            if status == "stopped":
+                return
+        if status not in ("created", "running", "paused"):
+            raise WrongState("container not running")
+        assert state is not None
+        _signal_init(state, sig)
+        if sig == signal.SIGKILL and status == "paused":
+            cgroup = _cgroup_of(state)
+            if cgroup is not None:
+                cgroup.thaw()
+    finally:
+        cdir.close()
+
+
+def _signal_init(state: ContainerState, sig: int) -> None:
+    """Through a pidfd checked against the recorded start time: never a recycled pid."""
+    try:
+        pidfd = sc.pidfd_open(state.pid)
+    except PyociError:
+        raise WrongState("container not running") from None
+    try:
+        if not init_alive(state):
+            raise WrongState("container not running")
+        sc.pidfd_send_signal(pidfd, sig)
+    finally:
+        os.close(pidfd)
+
+
+def _kill_and_wait(state: ContainerState, sig: int, timeout: float = KILL_WAIT_SECONDS) -> bool:
+    """Signal the init and wait until it has exited; True if it is gone."""
+    try:
+        pidfd = sc.pidfd_open(state.pid)
+    except PyociError:
+        return True
+    try:
+        if not init_alive(state):
+            return True
+        try:
+            sc.pidfd_send_signal(pidfd, sig)
+        except PyociError:
+            return True
+        return bool(select.select([pidfd], [], [], timeout)[0])
+    finally:
+        os.close(pidfd)
+
+
+# --- delete ---------------------------------------------------------------------------
+
+def delete(ctx: Context, container_id: str, force: bool = False) -> None:
+    store = StateRoot(ctx.root)
+    try:
+        cdir = store.open(container_id)
+    except PyociError:
+        if force:
+            return
+        raise
+    try:
+        state = cdir.load()
+        if state is None:
+            # A create that died before recording anything: only the folder is left.
+            if not force:
+                raise WrongState(f"cannot delete container {container_id} that is being created; use --force")
+            cdir.remove()
+            return
+        status = _status(cdir, state)
+        if status in ("running", "paused") and not force:
+            raise WrongState(f"cannot delete container {container_id} that is not stopped: {status}")
+        if status == "creating" and not force:
+            raise WrongState(f"cannot delete container {container_id} that is being created; use --force")
+        destroy(ctx, cdir, state)
+    finally:
+        cdir.close()
+
+
+def destroy(ctx: Context, cdir: ContainerDir, state: ContainerState) -> None:
+    """Kill what is left, remove the cgroup and the state, run poststop hooks."""
+    cgroup = _cgroup_of(state)
+    if cgroup is not None:
+        # Thawed first: a frozen process cannot die.
+        if cgroup.is_frozen():
+            cgroup.signal_all(signal.SIGKILL)
+            cgroup.thaw()
+    if init_alive(state):
+        _kill_and_wait(state, signal.SIGKILL)
+    if cgroup is not None:
+        cgroup.signal_all(signal.SIGKILL)
+        cgroup.destroy()
+    poststop = (state.config.get("hooks") or {}).get("poststop")
+    cdir.remove()
+    if poststop:
+        from .spec import load_spec
+        try:
+            hooks.run_hooks(load_spec(state.config).hooks.poststop, "poststop",
+                            hooks.hook_state(state.id, 0, state.bundle, state.annotations, "stopped"))
+        except PyociError as err:
+            ctx.log.warning(str(err))
+
+
+# --- run ------------------------------------------------------------------------------
+
+@dataclass
+class RunOptions(CreateOptions):
+    detach: bool = False
+    keep: bool = False
+    no_subreaper: bool = False
+
+
+def run(ctx: Context, container_id: str, opts: RunOptions) -> int:
+    """create + start; in the foreground, wait and return the program's exit status."""
+    if not opts.detach and not opts.no_subreaper:
+        # The init's parent (the bootstrap child) exits: make it ours to wait for.
+        sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1, step="become a subreaper")
+    created = create(ctx, container_id, opts)
+    cdir, state = created.cdir, created.state
+    try:
+        release(cdir, state)
+        run_poststart(ctx, cdir, state)
+    except BaseException:
+        destroy(ctx, cdir, state)
+        raise
+    if opts.detach:
+        cdir.close()
+        return 0
+    # Let a `state` or `kill` from another shell through while we wait.
+    cdir.close()
+    status = wait_forwarding_signals(state.pid)
+    if not opts.keep:
+        cdir = StateRoot(ctx.root).open(container_id)
+        try:
+            destroy(ctx, cdir, state)
+        finally:
+            cdir.close()
+    return status
+
+
+def wait_forwarding_signals(pid: int) -> int:
+    """Reap children until `pid` exits, passing every signal we get on to it."""
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for sig in signal.valid_signals():
+        if sig in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD):
+            continue
+        try:
+            signal.signal(sig, forward)
+        except (OSError, ValueError):
+            pass
+    while True:
+        try:
+            child, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return 255
+        if child == pid:
+            code = os.waitstatus_to_exitcode(status)
+            return 128 - code if code < 0 else code

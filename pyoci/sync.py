@@ -1,0 +1,66 @@
+"""The channel between pyoci and the processes it forks into the container.
+
+A SOCK_SEQPACKET socketpair: each message is one JSON object with a "type", and
+message boundaries are kept by the kernel. The child side reports every failure as
+an ERROR message naming the step, so the parent can print one line and clean up.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+
+from .errors import PyociError
+
+# Child -> parent
+PID = "pid"                  # {"pid": host pid of the container's init}
+USERNS_READY = "userns"      # the child unshared its user namespace: write the id maps
+HOOKS_REQUEST = "hooks"      # {"phase": ...}: run these hooks in the runtime namespace
+READY = "ready"              # the init is set up and waits on the exec fifo
+ERROR = "error"              # {"message": ...}
+# Parent -> child
+GO = "go"                    # the child is in its cgroup and may create namespaces
+MAPPED = "mapped"            # the id maps are written
+HOOKS_DONE = "hooks-done"
+
+_MAX = 65536
+
+
+class ChildFailed(PyociError):
+    """The container's setup failed on the child side; the message names the step."""
+
+
+class Channel:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def send(self, kind: str, **fields: Any) -> None:
+        fields["type"] = kind
+        self.sock.send(json.dumps(fields).encode())
+
+    def recv(self) -> dict[str, Any]:
+        data = self.sock.recv(_MAX)
+        if not data:
+            raise ChildFailed("container init exited before it finished its setup")
+        message = json.loads(data)
+        if message.get("type") == ERROR:
+            raise ChildFailed(message.get("message", "unknown error in container init"))
+        return message
+
+    def expect(self, kind: str) -> dict[str, Any]:
+        message = self.recv()
+        if message.get("type") != kind:
+            raise ChildFailed(f"sync: expected {kind!r}, got {message.get('type')!r}")
+        return message
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def channel_pair() -> tuple[Channel, Channel]:
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    return Channel(parent), Channel(child)
