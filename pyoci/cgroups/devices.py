@@ -130,7 +130,7 @@ def write_v1(directory: str, target: DeviceState) -> None:
 def _write(directory: str, name: str, value: str) -> None:
     path = os.path.join(directory, name)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
         try:
             os.write(fd, value.encode())
         finally:

@@ -10,7 +10,7 @@ from pyoci.errors import SyscallError
 def write(directory: str, name: str, value: str | int) -> None:
     path = os.path.join(directory, name)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
         try:
             os.write(fd, str(value).encode())
         finally:
