@@ -1,0 +1,1 @@
+"""A deliberately broken runtime, used to prove the suite notices broken behaviour."""
