@@ -165,6 +165,14 @@ def cmd_validate(ctx: Context, argv: list[str]) -> int:
     return 0
 
 
+def _cgroup_command(name: str) -> Callable[[Context, list[str]], int]:
+    """update/pause/resume/events/ps live in cgroup_commands, imported only when used."""
+    def run(ctx: Context, argv: list[str]) -> int:
+        from . import cgroup_commands
+        return int(getattr(cgroup_commands, f"cmd_{name}")(ctx, argv))
+    return run
+
+
 COMMANDS: dict[str, tuple[Callable[[Context, list[str]], int], str]] = {
     "create": (cmd_create, "create a container"),
     "start": (cmd_start, "start a created container"),
@@ -175,6 +183,11 @@ COMMANDS: dict[str, tuple[Callable[[Context, list[str]], int], str]] = {
     "list": (cmd_list, "list containers"),
     "spec": (cmd_spec, "write a default config.json"),
     "validate": (cmd_validate, "check a bundle's config.json"),
+    "update": (_cgroup_command("update"), "change a container's resource limits"),
+    "pause": (_cgroup_command("pause"), "freeze every process of a container"),
+    "resume": (_cgroup_command("resume"), "thaw a paused container"),
+    "events": (_cgroup_command("events"), "print a container's stats and OOM events"),
+    "ps": (_cgroup_command("ps"), "list the processes of a container"),
 }
 
 

@@ -1,0 +1,183 @@
+"""update, pause/resume, events, ps and kill --all on real containers (cgroups under
+/pyoci-test-cg, state roots /tmp/pyoci-cgtest-*). RUNTIME=runc runs the same tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import Bundle, Runtime, base_config, runtime_path
+
+TEST_PARENT = "/pyoci-test-cg"
+
+
+def _leftover_dirs() -> list[str]:
+    found = []
+    for base in Path("/sys/fs/cgroup").iterdir():
+        top = base / TEST_PARENT.strip("/")
+        if top.is_dir():
+            found.extend(str(d) for d in top.rglob("*") if d.is_dir())
+    return found
+
+
+@pytest.fixture
+def rt(tmp_path: Path) -> Iterator[Runtime]:
+    r = Runtime(runtime_path(), Path(f"/tmp/pyoci-cgtest-{uuid.uuid4().hex[:8]}"), tmp_path)
+    try:
+        yield r
+    finally:
+        r.cleanup()
+        shutil.rmtree(r.root, ignore_errors=True)
+        left = _leftover_dirs()
+        for d in sorted(left, reverse=True):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+        for base in Path("/sys/fs/cgroup").iterdir():
+            try:
+                (base / TEST_PARENT.strip("/")).rmdir()
+            except OSError:
+                pass
+        assert not left, f"cgroups left behind: {left}"
+
+
+@pytest.fixture
+def bun(tmp_path: Path, rootfs: Path) -> Bundle:
+    path = tmp_path / "bundle"
+    path.mkdir()
+    config = base_config(rootfs, "x")
+    config["linux"]["cgroupsPath"] = f"{TEST_PARENT}/{uuid.uuid4().hex[:10]}"
+    return Bundle(path, config).write()
+
+
+def _start(rt: Runtime, bun: Bundle, *args: str, resources: dict | None = None) -> str:
+    if resources:
+        bun.config["linux"]["resources"] = {**bun.config["linux"].get("resources", {}),
+                                            **resources}
+    bun.set_args(*args)
+    cid = rt.new_id("cg")
+    # The container keeps the runtime's stdio: give it a file, not the test's pipes.
+    err = rt.tmp / f"{cid}.err"
+    with open(err, "w") as e:
+        proc = subprocess.run([rt.binary, "--root", str(rt.root), "run", "-d", "--bundle",
+                               str(bun.path), cid], stdin=subprocess.DEVNULL, stdout=e,
+                              stderr=e, timeout=30)
+    assert proc.returncode == 0, err.read_text()
+    return cid
+
+
+def _cg_file(bun: Bundle, controller: str, name: str) -> str:
+    path = bun.config["linux"]["cgroupsPath"]
+    return (Path("/sys/fs/cgroup") / controller / path.strip("/") / name).read_text().strip()
+
+
+def test_pause_freezes_and_resume_continues(rt: Runtime, bun: Bundle) -> None:
+    cid = _start(rt, bun, "sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /dev/null; done")
+    assert rt("pause", cid).returncode == 0
+    assert rt.state(cid)["status"] == "paused"
+    assert _cg_file(bun, "freezer", "freezer.state") == "FROZEN"
+    usage = _cg_file(bun, "cpuacct", "cpuacct.usage")
+    time.sleep(0.3)
+    assert _cg_file(bun, "cpuacct", "cpuacct.usage") == usage
+    r = rt("pause", cid)  # already paused
+    assert r.returncode != 0 and "not running" in r.stderr
+    assert rt("resume", cid).returncode == 0
+    assert rt.state(cid)["status"] == "running"
+    deadline = time.monotonic() + 10
+    while _cg_file(bun, "cpuacct", "cpuacct.usage") == usage and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _cg_file(bun, "cpuacct", "cpuacct.usage") != usage
+    r = rt("resume", cid)
+    assert r.returncode != 0 and "not paused" in r.stderr
+
+
+def test_update_changes_limits_of_a_running_container(rt: Runtime, bun: Bundle,
+                                                      tmp_path: Path) -> None:
+    cid = _start(rt, bun, "sleep", "100", resources={"memory": {"limit": 64 << 20},
+                                                      "pids": {"limit": 30}})
+    assert rt("update", "--memory", "96m", "--pids-limit", "40", cid).returncode == 0
+    assert _cg_file(bun, "memory", "memory.limit_in_bytes") == str(96 << 20)
+    assert _cg_file(bun, "pids", "pids.max") == "40"
+    res = tmp_path / "res.json"
+    res.write_text(json.dumps({"cpu": {"shares": 256}, "pids": {"limit": 50}}))
+    assert rt("update", "--resources", str(res), cid).returncode == 0
+    assert _cg_file(bun, "cpu", "cpu.shares") == "256"
+    assert _cg_file(bun, "pids", "pids.max") == "50"
+    r = rt("update", "--resources=-", cid, input=json.dumps({"memory": {"limit": 80 << 20}}),
+           stdin=None)
+    assert r.returncode == 0, r.stderr
+    assert _cg_file(bun, "memory", "memory.limit_in_bytes") == str(80 << 20)
+    assert _cg_file(bun, "pids", "pids.max") == "50"
+
+
+def test_ps_lists_exactly_the_container(rt: Runtime, bun: Bundle) -> None:
+    cid = _start(rt, bun, "sh", "-c", "sleep 100 & sleep 100 & wait")
+    deadline = time.monotonic() + 10
+    while True:
+        r = rt("ps", "--format", "json", cid)
+        assert r.returncode == 0, r.stderr
+        pids = json.loads(r.stdout)
+        if len(pids) == 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    init = rt.state(cid)["pid"]
+    assert len(pids) == 3 and init in pids
+    procs = Path(f"/sys/fs/cgroup/pids{bun.config['linux']['cgroupsPath']}/cgroup.procs")
+    assert sorted(pids) == sorted(int(x) for x in procs.read_text().split())
+    r = rt("ps", cid)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert "PID" in lines[0].split() and len(lines) == 4
+    r = rt("ps", cid, "-o", "pid,comm")
+    assert sorted(int(line.split()[0]) for line in r.stdout.splitlines()[1:]) == sorted(pids)
+
+
+def test_kill_all_reaches_processes_outside_the_process_group(rt: Runtime,
+                                                              bun: Bundle) -> None:
+    bun.config["linux"]["namespaces"] = [n for n in bun.config["linux"]["namespaces"]
+                                         if n["type"] != "pid"]
+    cid = _start(rt, bun, "sh", "-c", "setsid sleep 100 & exec sleep 100")
+    deadline = time.monotonic() + 10
+    while len(json.loads(rt("ps", "--format", "json", cid).stdout)) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    pids = json.loads(rt("ps", "--format", "json", cid).stdout)
+    assert rt("kill", "--all", cid, "KILL").returncode == 0
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{p}").exists() and "Z" not in
+              Path(f"/proc/{p}/stat").read_text().split()[2] for p in pids):
+        assert time.monotonic() < deadline, "a process survived kill --all"
+        time.sleep(0.02)
+
+
+def test_events_stats_and_oom(rt: Runtime, bun: Bundle) -> None:
+    cid = _start(rt, bun, "sh", "-c", "sleep 100",
+                 resources={"memory": {"limit": 16 << 20, "swap": 16 << 20},
+                            "pids": {"limit": 20}})
+    r = rt("events", "--stats", cid)
+    assert r.returncode == 0, r.stderr
+    event = json.loads(r.stdout)
+    assert event["type"] == "stats" and event["id"] == cid
+    assert event["data"]["memory"]["usage"]["limit"] == 16 << 20
+    assert event["data"]["pids"]["limit"] == 20
+    assert event["data"]["pids"]["current"] >= 1
+
+
+def test_events_reports_an_oom_kill(rt: Runtime, bun: Bundle) -> None:
+    cid = _start(rt, bun, "sh", "-c",
+                 "sleep 1; x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo ${#x}",
+                 resources={"memory": {"limit": 16 << 20, "swap": 16 << 20}})
+    events = subprocess.run([rt.binary, "--root", str(rt.root), "events", "--interval", "200ms",
+                             cid], capture_output=True, text=True, timeout=60)
+    lines = [json.loads(line) for line in events.stdout.splitlines()]
+    assert {"type": "oom", "id": cid} in lines, events.stdout[-500:] + events.stderr
+    assert any(e["type"] == "stats" for e in lines)
