@@ -31,6 +31,7 @@ class Context:
     with_cgroups_path: bool = True
     _containers: list[str] = field(default_factory=list)
     _pids: dict[str, int] = field(default_factory=dict)
+    _bundles: dict[str, Bundle] = field(default_factory=dict)
     _host_mounts: list[Path] = field(default_factory=list)
     _bundle_count: int = 0
 
@@ -52,6 +53,7 @@ class Context:
         bundle.write()
         name = cid or bundle.cid
         self._containers.append(name)
+        self._bundles[name] = bundle
         result = self.runtime.create(name, bundle.path, bundle.pid_file, bundle.stdout_path,
                                      bundle.stderr_path, extra)
         if result.ok:
@@ -70,7 +72,11 @@ class Context:
     def start(self, cid: str) -> None:
         result = self.runtime.start(cid)
         if not result.ok:
-            raise CheckFailed(f"start failed: {result.describe()}")
+            bundle = self._bundles.get(cid)
+            # The container's own stderr often says why it died before start.
+            tail = " | ".join(self.errors(bundle).strip().splitlines()[-2:]) if bundle else ""
+            raise CheckFailed(f"start failed: {result.describe()}"
+                              + (f"; container stderr: {tail}" if tail else ""))
 
     def pid_of(self, cid: str) -> int:
         if cid in self._pids:
