@@ -3,8 +3,9 @@
 It builds the container from the inside, in this order:
   rootfs mounts and devices -> prestart/createRuntime hooks (run by the parent, in
   the host's namespaces) -> createContainer hooks -> pivot_root -> masked and
-  read-only paths -> hostname -> the process's cwd, user and attributes ->
-  "ready" to the parent -> wait on the exec fifo (this is `created`) ->
+  sysctl -> masked and read-only paths -> hostname -> the process's cwd, rlimits and
+  other attributes, capabilities, user, no_new_privs, seccomp (pyoci.hardening has
+  the order) -> "ready" to the parent -> wait on the exec fifo (this is `created`) ->
   startContainer hooks -> execve.
 Every failure before "ready" goes back to the parent over the sync channel.
 """
@@ -16,8 +17,9 @@ import signal
 from dataclasses import dataclass
 from typing import NoReturn
 
-from . import hooks, rootfs, sync
+from . import hardening, hooks, rootfs, sync
 from .errors import PyociError
+from .linux import exec_hygiene
 from .linux import syscalls as sc
 from .spec import Process, Spec
 
@@ -97,18 +99,6 @@ def switch_user(process: Process) -> None:
     os.setresuid(user.uid, user.uid, user.uid)
 
 
-def reset_signals() -> None:
-    """CPython ignores SIGPIPE and SIGXFSZ; ignored dispositions survive execve."""
-    for sig in signal.valid_signals():
-        if sig in (signal.SIGKILL, signal.SIGSTOP):
-            continue
-        try:
-            signal.signal(sig, signal.SIG_DFL)
-        except (OSError, ValueError):
-            pass
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
-
-
 def wait_for_start(fifo_fd: int) -> None:
     """Block until `pyoci start` opens the fifo, then tell it we are going."""
     fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
@@ -128,6 +118,9 @@ def run_init(plan: InitPlan) -> NoReturn:
         sc.close_fds_except(keep)
         new = {ns.type for ns in spec.linux.namespaces if not ns.path}
         in_user_ns = spec.linux.namespace("user") is not None
+        security = hardening.prepare(spec, plan.container_id, plan.bundle)
+        for warning in security.warnings:
+            os.write(2, f"pyoci: warning: {warning}\n".encode())
 
         rootfs.prepare(spec, plan.rootfs, plan.bundle, "cgroup" in new, in_user_ns)
         if "network" in new:
@@ -140,6 +133,8 @@ def run_init(plan: InitPlan) -> NoReturn:
                             hooks.hook_state(plan.container_id, os.getpid(), plan.bundle,
                                              spec.annotations, "created"))
         rootfs.pivot(plan.rootfs)
+        # Before the read-only paths: /proc/sys is usually one of them.
+        hardening.apply_sysctl(spec)
         rootfs.finish(spec)
         if spec.hostname is not None:
             sc.sethostname(spec.hostname)
@@ -150,7 +145,7 @@ def run_init(plan: InitPlan) -> NoReturn:
         env = process_env(process)
         os.makedirs(process.cwd, exist_ok=True)
         os.chdir(process.cwd)
-        switch_user(process)
+        hardening.finalize(security, lambda: switch_user(process))
         if process.user.umask is not None:
             os.umask(process.user.umask)
         else:
@@ -176,7 +171,7 @@ def run_init(plan: InitPlan) -> NoReturn:
             hooks.run_hooks(spec.hooks.start_container, "startContainer",
                             hooks.hook_state(plan.container_id, os.getpid(), plan.bundle,
                                              spec.annotations, "running"))
-        reset_signals()
+        exec_hygiene.prepare_exec(plan.preserve_fds)
         os.execve(executable, process.args, env)
     except BaseException as err:
         os.write(2, f"pyoci: {err}\n".encode())

@@ -129,6 +129,13 @@ def plan_capabilities(caps: Capabilities | None, kernel_last_cap: int | None = N
                           ambient=sets["ambient"], warnings=warnings)
 
 
+def preload() -> None:
+    """Import python-prctl now: the init calls this before pivot_root, after which the
+    host's site-packages are out of reach and a lazy import would fail."""
+    import _prctl  # noqa: F401
+    import prctl  # noqa: F401
+
+
 def _libc_prctl(option: int, arg2: int, arg3: int, step: str) -> int:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
@@ -165,10 +172,13 @@ def set_keepcaps(keep: bool = True) -> None:
         raise SyscallError("set keepcaps", e.errno or 0) from None
 
 
-def apply_sets(plan: CapabilityPlan) -> None:
+def apply_sets(plan: CapabilityPlan) -> list[str]:
     """Set effective, permitted and inheritable exactly, then the ambient set.
 
     Call it after the user switch: every set ends up as configured, whatever the uid.
+    An ambient capability that is not both permitted and inheritable cannot be raised;
+    runc 1.1 skips it silently (its own default config asks for such ones), so does
+    this: the names skipped are returned.
     """
     import _prctl  # python-prctl's C module: capset through libcap with plain numbers
     every = list(range(last_cap() + 1))
@@ -180,9 +190,14 @@ def apply_sets(plan: CapabilityPlan) -> None:
     except OSError as e:
         raise SyscallError("set capabilities (effective, permitted, inheritable)", e.errno or 0) from None
     _libc_prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, "clear ambient capabilities")
+    skipped = []
     for number in sorted(plan.ambient):
+        if number not in plan.permitted or number not in plan.inheritable:
+            skipped.append(_name(number))
+            continue
         _libc_prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_RAISE, number,
-                    f"raise ambient capability {_name(number)} (it must also be permitted and inheritable)")
+                    f"raise ambient capability {_name(number)}")
+    return skipped
 
 
 def read_sets(status_path: str = "/proc/self/status") -> dict[str, int]:

@@ -276,14 +276,8 @@ def load(config: Seccomp, where: str = "linux.seccomp") -> int | None:
         built.release()
 
 
-def send_to_listener(listener_path: str, notify_fd: int, state: dict[str, Any],
-                     metadata: str | None = None) -> None:
-    """Hand the notify fd to the seccomp agent at listener_path.
-
-    One connection, one JSON message (the container process state of the runtime
-    spec) with the fd in SCM_RIGHTS, then close. `state` is the container's state as
-    `pyoci state` prints it; its pid must be the host pid of the container process.
-    """
+def process_state_message(state: dict[str, Any], metadata: str | None = None) -> bytes:
+    """The "container process state" the runtime spec sends to a seccomp agent."""
     message: dict[str, Any] = {
         "ociVersion": state.get("ociVersion", "1.0.2"),
         "fds": ["seccompFd"],
@@ -292,14 +286,39 @@ def send_to_listener(listener_path: str, notify_fd: int, state: dict[str, Any],
     }
     if metadata:
         message["metadata"] = metadata
-    payload = json.dumps(message).encode()
-    step = f"send seccomp notify fd to listener {listener_path}"
+    return json.dumps(message).encode()
+
+
+def send_state(sock: socket.socket, notify_fd: int, state: dict[str, Any],
+               metadata: str | None, listener_path: str) -> None:
+    """Send the state with the fd in SCM_RIGHTS over a connected socket, then close it."""
+    payload = process_state_message(state, metadata)
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.connect(listener_path)
-            fds = array.array("i", [notify_fd])
-            sent = sock.sendmsg([payload], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+        with sock:
+            sent = sock.sendmsg([payload], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                             array.array("i", [notify_fd]))])
             if sent < len(payload):
                 sock.sendall(payload[sent:])
     except OSError as e:
-        raise SyscallError(step, e.errno or errno.EIO) from None
+        raise SyscallError(f"send seccomp notify fd to listener {listener_path}",
+                           e.errno or errno.EIO) from None
+
+
+def connect_listener(listener_path: str) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(listener_path)
+    except OSError as e:
+        sock.close()
+        raise SyscallError(f"send seccomp notify fd to listener {listener_path}: connect",
+                           e.errno or errno.EIO) from None
+    return sock
+
+
+def send_to_listener(listener_path: str, notify_fd: int, state: dict[str, Any],
+                     metadata: str | None = None) -> None:
+    """Hand the notify fd to the seccomp agent at listener_path: one connection, one
+    JSON message with the fd in SCM_RIGHTS, then close (the runtime spec's protocol).
+    `state` is the container's state as `pyoci state` prints it; its pid must be the
+    pid of the container process as the runtime sees it."""
+    send_state(connect_listener(listener_path), notify_fd, state, metadata, listener_path)
