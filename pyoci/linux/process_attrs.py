@@ -14,7 +14,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import platform
+
 import resource
 
 from ..errors import PyociError, SyscallError
@@ -94,9 +94,9 @@ def _libc() -> ctypes.CDLL:
 
 def _syscall(name: str, *args: int | ctypes.c_void_p) -> None:
     try:
-        number = _SYSCALLS[platform.machine()][name]
+        number = _SYSCALLS[os.uname().machine][name]
     except KeyError:
-        raise PyociError(f"{name}: not supported on {platform.machine()}") from None
+        raise PyociError(f"{name}: not supported on {os.uname().machine}") from None
     libc = _libc()
     libc.syscall.restype = ctypes.c_long
     converted = [a if isinstance(a, ctypes.c_void_p) else ctypes.c_long(a) for a in args]
