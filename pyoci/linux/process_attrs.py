@@ -14,7 +14,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-
 import resource
 
 from ..errors import PyociError, SyscallError
