@@ -62,6 +62,10 @@ class Context:
                 self._pids[name] = pid
         return result
 
+    def track(self, cid: str) -> None:
+        """Cleans up `cid` at the end of the case, for ids used outside try_create()."""
+        self._containers.append(cid)
+
     def create(self, bundle: Bundle, extra: tuple[str, ...] = ()) -> int:
         """create that must succeed; returns the container process pid."""
         result = self.try_create(bundle, extra)

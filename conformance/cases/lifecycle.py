@@ -127,8 +127,7 @@ def create_missing_bundle(ctx: Context) -> None:
     empty = ctx.workdir / "empty-bundle"
     empty.mkdir()
     cid = bundle.cid
-    ctx.try_create(bundle, cid=cid)  # registers the id for cleanup; deleted right away
-    ctx.runtime.delete(cid, force=True)
+    ctx.track(cid)
     result = ctx.runtime.call("create", "--bundle", str(empty), "--pid-file", str(bundle.pid_file), cid,
                               stdout_path=bundle.stdout_path, stderr_path=bundle.stderr_path)
     expect(not result.ok, "create succeeded on a bundle without config.json")
