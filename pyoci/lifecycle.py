@@ -113,8 +113,13 @@ def create(ctx: Context, container_id: str, opts: CreateOptions) -> Created:
         # Recorded before anything is made, so a create killed half-way stays deletable.
         cdir.save(state)
         os.mkfifo(cdir.fifo_path, 0o622)
+        # Writable by the container's user whatever our umask: its init opens it after
+        # switching to that user.
+        os.chmod(cdir.fifo_path, 0o622)
         fifo_fd = os.open(cdir.fifo_path, os.O_PATH | os.O_CLOEXEC)
-        cgroup.create(spec.linux.resources)
+        cgroup.create(spec.linux.resources,
+                      linux_devices=[(d.type, d.major, d.minor) for d in spec.linux.devices])
+        state.cgroup = cgroup.to_state()
         ctx.log.debug("cgroup created")
         _spawn(ctx, state, spec, cgroup, fifo_fd, opts.preserve_fds)
         os.close(fifo_fd)

@@ -24,5 +24,5 @@ def parse_signal(text: str) -> int:
                 return number
     sig = getattr(signal.Signals, name, None) if name in signal.Signals.__members__ else None
     if sig is None:
-        raise UsageError(f"unknown signal {text!r}")
+        raise UsageError(f'unknown signal "{text}"')
     return int(sig)

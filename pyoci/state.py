@@ -115,7 +115,7 @@ class StateRoot:
         try:
             os.mkdir(path, 0o711)
         except FileExistsError:
-            raise PyociError(f"container with id exists: {container_id}") from None
+            raise PyociError(f"container with given ID already exists: {container_id}") from None
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         fcntl.flock(fd, fcntl.LOCK_EX)
         return ContainerDir(path, fd)
