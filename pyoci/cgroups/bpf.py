@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
+
 import struct
 
 from pyoci.errors import SyscallError
@@ -29,9 +29,9 @@ _ATTR_SIZE = 128
 
 
 def _bpf(cmd: int, attr: ctypes.Array, step: str) -> int:
-    nr = _SYS_BPF.get(platform.machine())
+    nr = _SYS_BPF.get(os.uname().machine)
     if nr is None:
-        raise SyscallError(f"{step}: bpf(2) number unknown on {platform.machine()}", 38)
+        raise SyscallError(f"{step}: bpf(2) number unknown on {os.uname().machine}", 38)
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
     ret = libc.syscall(ctypes.c_long(nr), ctypes.c_int(cmd), attr, ctypes.c_uint(_ATTR_SIZE))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
+
 
 from ..errors import SyscallError
 
@@ -76,9 +76,9 @@ def _fail(step: str) -> SyscallError:
 
 def _syscall_number(name: str) -> int:
     try:
-        return _ARCH_NUMBERS[platform.machine()][name]
+        return _ARCH_NUMBERS[os.uname().machine][name]
     except KeyError:
-        raise SyscallError(f"{name} on {platform.machine()}", 38) from None  # ENOSYS
+        raise SyscallError(f"{name} on {os.uname().machine}", 38) from None  # ENOSYS
 
 
 def _b(path: str | None) -> bytes | None:

@@ -83,10 +83,13 @@ class Runtime:
         return self.binary.endswith("pyoci")
 
     def __call__(self, *args: str, timeout: float = TIMEOUT, stdin: Any = subprocess.DEVNULL,
-                 **kwargs: Any) -> Result:
+                 input: str | None = None, **kwargs: Any) -> Result:
         """Output through files, not pipes: a created container keeps the runtime's
         stdio, and a pipe would stay open (and the caller blocked) until it exits."""
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            if input is not None:
+                stdin = None
+                kwargs["input"] = input.encode()
             proc = subprocess.run([self.binary, "--root", str(self.root), *args], stdin=stdin,
                                   stdout=out, stderr=err, timeout=timeout, **kwargs)
             out.seek(0)
