@@ -195,12 +195,15 @@ def test_freeze_stops_a_busy_loop_and_thaw_resumes_it(cgpath, procs, tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_signal_all_reaches_processes_in_other_sessions(cgpath, procs, sig):
     cg = _new(cgpath)
+    # The shell forks its setsid child only once it is in the cgroup (after the first line).
     p = _sleeper(procs, "/bin/busybox", "sh", "-c",
-                 "/bin/busybox setsid /bin/busybox sleep 1000 & read x", stdin=subprocess.PIPE)
+                 "read x; /bin/busybox setsid /bin/busybox sleep 1000 & read y",
+                 stdin=subprocess.PIPE)
     cg.add_process(p.pid)
-    p.stdin.write(b"\n")  # not read yet: the shell forks its child inside the cgroup first
+    p.stdin.write(b"\n")
+    p.stdin.flush()
     deadline = time.monotonic() + 10
-    while len(cg.pids()) < 2 and time.monotonic() < deadline:
+    while not any(b"sleep" in _cmdline(pid) for pid in cg.pids()) and time.monotonic() < deadline:
         time.sleep(0.01)
     pids = cg.pids()
     assert len(pids) >= 1 and p.pid in pids
@@ -213,6 +216,14 @@ def test_signal_all_reaches_processes_in_other_sessions(cgpath, procs, sig):
     for pid in others:
         assert not os.path.exists(f"/proc/{pid}") or "Z" in _read(f"/proc/{pid}/stat").split()[2]
     assert not cg.is_frozen()
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
 
 
 def test_pids_lists_exactly_the_members(cgpath, procs):
