@@ -94,7 +94,14 @@ def find_executable(name: str, env: dict[str, str]) -> str:
 
 def switch_user(process: Process) -> None:
     user = process.user
-    os.setgroups(user.additional_gids)
+    try:
+        os.setgroups(user.additional_gids)
+    except PermissionError:
+        # setgroups is denied in a user namespace whose gid_map an unprivileged user
+        # wrote (rootless without newgidmap); runc then keeps the groups it has.
+        if user.additional_gids:
+            raise PyociError("process.user.additionalGids: setgroups is denied in this user "
+                             "namespace (rootless without newgidmap)") from None
     os.setresgid(user.gid, user.gid, user.gid)
     os.setresuid(user.uid, user.uid, user.uid)
 
@@ -107,7 +114,8 @@ def wait_for_start(fifo_fd: int) -> None:
     os.close(fifo_fd)
 
 
-def run_init(plan: InitPlan) -> NoReturn:
+def run_init(plan: InitPlan, idmapped_mounts: dict[int, int] | None = None) -> NoReturn:
+    """`idmapped_mounts`: mount index -> detached idmapped tree (pyoci.bootstrap)."""
     spec, channel = plan.spec, plan.channel
     assert spec.process is not None
     try:
@@ -115,6 +123,7 @@ def run_init(plan: InitPlan) -> NoReturn:
         sc.prctl(sc.PR_SET_DUMPABLE, 0, step="make init non-dumpable")
         keep = {0, 1, 2, channel.fileno(), plan.fifo_fd}
         keep.update(range(3, 3 + plan.preserve_fds))
+        keep.update((idmapped_mounts or {}).values())
         sc.close_fds_except(keep)
         new = {ns.type for ns in spec.linux.namespaces if not ns.path}
         in_user_ns = spec.linux.namespace("user") is not None
@@ -122,7 +131,8 @@ def run_init(plan: InitPlan) -> NoReturn:
         for warning in security.warnings:
             os.write(2, f"pyoci: warning: {warning}\n".encode())
 
-        rootfs.prepare(spec, plan.rootfs, plan.bundle, "cgroup" in new, in_user_ns)
+        rootfs.prepare(spec, plan.rootfs, plan.bundle, "cgroup" in new, in_user_ns,
+                       "network" in new, idmapped_mounts or {})
         if "network" in new:
             bring_up_loopback()
         if spec.hooks.prestart or spec.hooks.create_runtime:

@@ -116,6 +116,9 @@ def create(ctx: Context, container_id: str, opts: CreateOptions) -> Created:
         # Writable by the container's user whatever our umask: its init opens it after
         # switching to that user.
         os.chmod(cdir.fifo_path, 0o622)
+        # Owned by the container's root, as runc does, so a user namespace's root
+        # can open it whatever the mode.
+        idmap.chown_to_container_root(cdir.fifo_path, spec)
         fifo_fd = os.open(cdir.fifo_path, os.O_PATH | os.O_CLOEXEC)
         cgroup.create(spec.linux.resources,
                       linux_devices=[(d.type, d.major, d.minor) for d in spec.linux.devices])
@@ -155,7 +158,7 @@ def _spawn(ctx: Context, state: ContainerState, spec: Spec, cgroup, fifo_fd: int
     pid = os.fork()
     if pid == 0:
         parent.close()
-        bootstrap.run_bootstrap(spec, child, lambda: run_init(plan))
+        bootstrap.run_bootstrap(spec, child, state.bundle, lambda mounts: run_init(plan, mounts))
     child.close()
     try:
         cgroup.add_process(pid)

@@ -153,12 +153,22 @@ def _mount_cgroups(dest: str, flags: int, new_cgroupns: bool) -> None:
         remount_bind(dest, flags)
 
 
-def mount_entry(m: Mount, rootfs: str, bundle: str, new_cgroupns: bool) -> None:
+def mount_entry(m: Mount, rootfs: str, bundle: str, new_cgroupns: bool,
+                idmapped_tree: int | None = None) -> None:
+    """`idmapped_tree`: a detached idmapped copy of the source, prepared on the host
+    side (pyoci.bootstrap), moved into place instead of a plain bind."""
     opts = mountopts.parse(m.options)
     dest = secure_join(rootfs, m.destination)
     fstype = m.type or ""
     is_bind = opts.is_bind or fstype == "bind"
-    if is_bind:
+    if idmapped_tree is not None:
+        from .linux import idmapped
+        _make_mountpoint(dest, stat.S_ISDIR(os.fstat(idmapped_tree).st_mode))
+        idmapped.move_into_place(idmapped_tree, dest)
+        extra = opts.flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
+        if extra:
+            remount_bind(dest, extra)
+    elif is_bind:
         source = m.source or ""
         if not source:
             raise ConfigError(f"mount {m.destination}: a bind mount needs a source")
@@ -244,16 +254,30 @@ def _make_parent_private(path: str) -> None:
     sc.mount(None, best, None, sc.MS_PRIVATE, step=f"make {best} private")
 
 
-def prepare(spec: Spec, rootfs: str, bundle: str, new_cgroupns: bool, in_user_ns: bool) -> None:
-    """Steps 1-4: everything before pivot_root."""
+def in_user_ns_view(m: Mount, in_user_ns: bool, new_netns: bool) -> Mount:
+    """The mount as runc performs it in a user namespace: sysfs belongs to the network
+    namespace, so without a new one it cannot be mounted and the host's /sys is
+    bound (recursively) instead."""
+    if m.type == "sysfs" and in_user_ns and not new_netns:
+        return Mount(destination=m.destination, type="bind", source="/sys",
+                     options=["rbind", *m.options])
+    return m
+
+
+def prepare(spec: Spec, rootfs: str, bundle: str, new_cgroupns: bool, in_user_ns: bool,
+            new_netns: bool = True, idmapped_mounts: dict[int, int] | None = None) -> None:
+    """Steps 1-4: everything before pivot_root. `idmapped_mounts`: mount index ->
+    detached idmapped tree."""
+    idmapped_mounts = idmapped_mounts or {}
     # Never let this namespace's mounts propagate back to the host; the configured
     # rootfsPropagation is applied to the new / once it is the root (finish()).
     sc.mount(None, "/", None, sc.MS_SLAVE | sc.MS_REC, step="make / a slave mount")
     _make_parent_private(rootfs)
     sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC, step=f"bind rootfs {rootfs}")
     dev_is_bound = False
-    for m in spec.mounts:
-        mount_entry(m, rootfs, bundle, new_cgroupns)
+    for index, m in enumerate(spec.mounts):
+        mount_entry(in_user_ns_view(m, in_user_ns, new_netns), rootfs, bundle, new_cgroupns,
+                    idmapped_mounts.get(index))
         if m.destination.rstrip("/") == "/dev" and (m.type == "bind" or "bind" in m.options
                                                     or "rbind" in m.options):
             dev_is_bound = True

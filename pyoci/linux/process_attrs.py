@@ -138,6 +138,14 @@ def set_oom_score_adj(value: int, pid: int | str = "self") -> None:
     """Write oom_score_adj (-1000..1000); lowering it needs CAP_SYS_RESOURCE."""
     path = f"/proc/{pid}/oom_score_adj"
     try:
+        with open(path) as f:
+            if int(f.read()) == value:
+                # Set already, from the host side (pyoci.bootstrap): in a user namespace a
+                # non-dumpable process may not write its own /proc files.
+                return
+    except (OSError, ValueError):
+        pass
+    try:
         with open(path, "w") as f:
             f.write(str(value))
     except OSError as e:
