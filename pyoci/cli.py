@@ -210,16 +210,13 @@ def _global_parser() -> _Parser:
 
 
 def _rootless(value: str) -> bool:
-    if value == "auto":
-        return os.geteuid() != 0
-    return value.lower() in ("true", "1", "yes")
+    from .rootless import is_rootless
+    return is_rootless(value)
 
 
 def _default_root(rootless: bool) -> str:
-    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
-    if rootless and runtime_dir:
-        return os.path.join(runtime_dir, "pyoci")
-    return "/run/pyoci"
+    from .rootless import default_root
+    return default_root(rootless)
 
 
 def main(argv: list[str] | None = None) -> int:

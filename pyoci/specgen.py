@@ -60,9 +60,11 @@ def default_config(rootless: bool = False) -> dict[str, Any]:
 
 
 def _make_rootless(config: dict[str, Any]) -> None:
-    """A config an unprivileged user can run: its own uid and gid mapped to root, no
-    network namespace (it could not be configured), /sys bound rather than mounted,
-    and no cgroup limits (there may be no delegated cgroup to put them in)."""
+    """A config an unprivileged user can run (runc's `spec --rootless` changes): its own
+    uid and gid mapped to root, no network namespace (it could not be configured),
+    nothing mounted under /sys but the host's /sys bound recursively (sysfs belongs to
+    the network namespace), no uid=/gid= mount options naming unmapped ids, and no
+    cgroup limits (there may be no delegated cgroup to put them in)."""
     linux = config["linux"]
     linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] != "network"]
     linux["namespaces"].append({"type": "user"})
@@ -71,10 +73,12 @@ def _make_rootless(config: dict[str, Any]) -> None:
     del linux["resources"]
     mounts = []
     for m in config["mounts"]:
-        if m["destination"] == "/sys":
-            m = {"destination": "/sys", "type": "none", "source": "/sys",
-                 "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}
-        elif m["destination"] == "/dev/pts":
-            m = dict(m, options=[o for o in m["options"] if o != "gid=5"])
+        if m["destination"] == "/sys" or m["destination"].startswith("/sys/"):
+            continue
+        if "options" in m:
+            m = dict(m, options=[o for o in m["options"]
+                                 if not o.startswith(("uid=", "gid="))])
         mounts.append(m)
+    mounts.append({"destination": "/sys", "type": "none", "source": "/sys",
+                   "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]})
     config["mounts"] = mounts
