@@ -1,0 +1,199 @@
+"""podman (through conmon) running its containers with pyoci as the OCI runtime."""
+
+from __future__ import annotations
+
+import time
+
+from .conftest import PodmanTest
+from .engines import IMAGE, ULIMITS
+
+
+def test_run_prints_output_and_returns_the_exit_code(podman: PodmanTest) -> None:
+    r = podman.run("--rm", IMAGE, "sh", "-c", "echo to-out; echo to-err >&2; exit 3")
+    assert r.returncode == 3, r.stderr
+    assert r.stdout == "to-out\n"
+    assert "to-err" in r.stderr
+
+
+def test_missing_and_unexecutable_programs_map_to_127_and_126(podman: PodmanTest) -> None:
+    missing = podman.run("--rm", IMAGE, "no-such-program")
+    assert missing.returncode == 127, missing.stderr
+    assert "no-such-program" in missing.stderr
+    not_executable = podman.run("--rm", IMAGE, "/etc/passwd")
+    assert not_executable.returncode == 126, not_executable.stderr
+    assert "permission denied" in not_executable.stderr.lower()
+
+
+def test_interactive_stdin_reaches_the_program(podman: PodmanTest) -> None:
+    r = podman.run("--rm", "-i", IMAGE, "sh", "-c", "tr a-z A-Z; echo done", input="hello pyoci\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "HELLO PYOCI\ndone\n"
+
+
+def test_run_under_a_terminal_gets_a_pty(podman: PodmanTest) -> None:
+    name = podman.new()
+    code, out = podman.run_in_pty("run", "--rm", "-t", "--name", name, *podman.podman.run_flags(),
+                                  IMAGE, "sh", "-c", "tty; stty size; exit 4")
+    assert code == 4, out
+    assert "/dev/pts/0" in out
+    assert "not a tty" not in out
+
+
+def test_exec_into_a_detached_container(podman: PodmanTest) -> None:
+    name = podman.new()
+    started = podman.run("-d", IMAGE, "sleep", "1000", name=name)
+    assert started.returncode == 0, started.stderr
+    r = podman("exec", name, "sh", "-c", "echo from-exec; cat /proc/1/cmdline; exit 5")
+    assert r.returncode == 5, r.stderr
+    assert r.stdout.startswith("from-exec\nsleep")
+    env = podman("exec", "-e", "EXTRA=1", "-w", "/tmp", name, "sh", "-c", 'echo "$EXTRA $(pwd)"')
+    assert env.stdout == "1 /tmp\n", env.stderr
+    assert podman("exec", name, "no-such-program").returncode == 127
+    tty = podman("exec", "-t", name, "tty")
+    assert tty.returncode == 0, tty.stderr
+    assert tty.out.startswith("/dev/pts/"), tty.stdout
+
+
+def test_pause_and_unpause_freeze_the_container(podman: PodmanTest) -> None:
+    name = podman.new()
+    assert podman.run("-d", IMAGE, "sh", "-c", "i=0; while :; do i=$((i+1)); echo $i >/tmp/tick; sleep 0.05; done",
+                      name=name).returncode == 0
+    cid = podman.cid(name)
+    assert podman("pause", name).returncode == 0
+    podman.wait_status(name, "paused")
+    freezer = f"/sys/fs/cgroup/freezer/pyoci-it-podman/libpod-{cid}/freezer.state"
+    with open(freezer) as f:
+        assert f.read().strip() == "FROZEN"
+    r = podman("unpause", name)
+    assert r.returncode == 0, r.stderr
+    podman.wait_status(name, "running")
+    first = podman("exec", name, "cat", "/tmp/tick").out
+    time.sleep(0.3)
+    assert podman("exec", name, "cat", "/tmp/tick").out != first
+
+
+def test_stop_escalates_to_sigkill(podman: PodmanTest) -> None:
+    name = podman.new()
+    # sleep as PID 1 of its namespace has no handler for SIGTERM, so it ignores it.
+    assert podman.run("-d", IMAGE, "sleep", "1000", name=name).returncode == 0
+    r = podman("stop", "--time", "1", name)
+    assert r.returncode == 0, r.stderr
+    assert podman.inspect(name, "{{.State.Status}}") == "exited"
+    assert podman.inspect(name, "{{.State.ExitCode}}") == "137"
+    assert podman("rm", name).returncode == 0
+
+
+def test_kill_delivers_a_signal_the_program_handles(podman: PodmanTest) -> None:
+    name = podman.new()
+    script = 'trap "echo got-usr1; exit 7" USR1; echo ready; while :; do sleep 0.1; done'
+    assert podman.run("-d", IMAGE, "sh", "-c", script, name=name).returncode == 0
+    deadline = time.monotonic() + 10
+    while "ready" not in podman("logs", name).stdout and time.monotonic() < deadline:
+        time.sleep(0.1)
+    r = podman("kill", "--signal", "USR1", name)
+    assert r.returncode == 0, r.stderr
+    assert podman("wait", name).out == "7"
+    assert "got-usr1" in podman("logs", name).stdout
+    assert podman("rm", name).returncode == 0
+
+
+def test_rm_force_removes_a_running_container(podman: PodmanTest) -> None:
+    name = podman.new()
+    assert podman.run("-d", IMAGE, "sleep", "1000", name=name).returncode == 0
+    r = podman("rm", "--force", "--time", "0", name)
+    assert r.returncode == 0, r.stderr
+    assert name not in podman.podman.names()
+
+
+def test_memory_limit_is_visible_and_enforced(podman: PodmanTest) -> None:
+    r = podman.run("--rm", "--memory", "64m", IMAGE,
+                   "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+    assert r.returncode == 0, r.stderr
+    assert r.out == str(64 * 1024 * 1024)
+    name = podman.new()
+    # dd's 64 MiB buffer cannot fit in 32 MiB without swap: the OOM killer ends it.
+    oom = podman.run("--memory", "32m", "--memory-swap", "32m", IMAGE,
+                     "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1", name=name)
+    assert oom.returncode == 137, oom.stderr
+    # (conmon 2.1.6 on cgroup v1 does not report State.OOMKilled, with runc either.)
+    assert podman("rm", name).returncode == 0
+
+
+def test_pids_limit_stops_forks(podman: PodmanTest) -> None:
+    r = podman.run("--rm", "--pids-limit", "8", IMAGE, "sh", "-c",
+                   "cat /sys/fs/cgroup/pids/pids.max; for i in $(seq 12); do sleep 5 & done 2>&1")
+    # sh gives up (status 2) at the first fork the pids controller refuses.
+    assert r.returncode == 2, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "8"
+    assert "can't fork" in r.stdout + r.stderr
+
+
+def test_read_only_rootfs(podman: PodmanTest) -> None:
+    r = podman.run("--rm", "--read-only", IMAGE, "sh", "-c",
+                   "touch /in-root 2>&1; touch /tmp/in-tmp && echo tmp-writable")
+    assert r.returncode == 0, r.stderr
+    assert "Read-only file system" in r.stdout
+    assert "tmp-writable" in r.stdout
+
+
+def test_env_workdir_user_and_hostname(podman: PodmanTest) -> None:
+    r = podman.run("--rm", "--env", "GREETING=hi there", "--workdir", "/tmp", "--user", "65534:65534",
+                   "--hostname", "pyoci-host", IMAGE,
+                   "sh", "-c", 'echo "$GREETING"; pwd; id; hostname')
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["hi there", "/tmp",
+                                     "uid=65534(nobody) gid=65534(nobody) groups=65534(nobody)",
+                                     "pyoci-host"]
+
+
+def _cap_mask(names: str) -> int:
+    from pyoci.linux.capabilities import CAPABILITY_NUMBERS
+    mask = 0
+    for name in names.split(","):
+        name = name.strip()
+        if name:
+            mask |= 1 << CAPABILITY_NUMBERS[name if name.startswith("CAP_") else f"CAP_{name}"]
+    return mask
+
+
+def test_default_seccomp_profile_and_capabilities_are_in_force(podman: PodmanTest) -> None:
+    name = podman.new()
+    r = podman.run(IMAGE, "grep", "-E", "^(Cap|Seccomp|NoNewPrivs)", "/proc/self/status", name=name)
+    assert r.returncode == 0, r.stderr
+    status = dict(line.split(":", 1) for line in r.stdout.splitlines() if ":" in line
+                  and line.split(":", 1)[0] in ("CapEff", "CapBnd", "CapPrm", "Seccomp",
+                                                "Seccomp_filters"))
+    status = {k: v.strip() for k, v in status.items()}
+    assert status["Seccomp"] == "2"
+    assert int(status["Seccomp_filters"]) >= 1
+    expected = _cap_mask(podman.inspect(name, "{{range .EffectiveCaps}}{{.}},{{end}}"))
+    assert expected != 0
+    assert int(status["CapBnd"], 16) == expected
+    assert int(status["CapEff"], 16) == expected
+    assert podman("rm", name).returncode == 0
+
+
+def test_limits_the_host_forbids_fail_with_a_clear_message(podman: PodmanTest) -> None:
+    """podman's own root default (nofile 1048576) needs CAP_SYS_RESOURCE, which these
+    hosts lack: the runtime must say EPERM on setrlimit, not something vague."""
+    r = podman.run("--rm", "--ulimit", "nofile=1048576:1048576", IMAGE, "true")
+    assert r.returncode != 0
+    err = r.stderr.lower()
+    assert "operation not permitted" in err, r.stderr
+    assert "rlimit" in err, r.stderr
+    assert "eof" not in err, r.stderr
+    # And the tests' limits are what the container gets.
+    ok = podman.run("--rm", IMAGE, "sh", "-c", "ulimit -n")
+    assert ok.out == ULIMITS[0].split("=")[1].split(":")[0], ok.stderr
+
+
+def test_create_then_start_attached(podman: PodmanTest) -> None:
+    name = podman.new()
+    r = podman("create", "--name", name, *podman.podman.run_flags(), IMAGE, "sh", "-c",
+               "echo created-then-started; exit 2")
+    assert r.returncode == 0, r.stderr
+    started = podman("start", "--attach", name)
+    assert started.returncode == 2, started.stderr
+    assert "created-then-started" in started.stdout
+    assert podman("rm", name).returncode == 0
