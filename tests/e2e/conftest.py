@@ -76,6 +76,7 @@ class Runtime:
     binary: str
     root: Path
     tmp: Path
+    cgroup_parent: str = CGROUP_PARENT
     made: list[str] = field(default_factory=list)
 
     @property
@@ -146,43 +147,61 @@ class Bundle:
         return self.write()
 
 
-def base_config(rootfs: Path, cid_hint: str) -> dict[str, Any]:
+def base_config(rootfs: Path, cgroups_path: str) -> dict[str, Any]:
     config = copy.deepcopy(default_config())
     config["root"] = {"path": str(rootfs), "readonly": True}
     config["process"]["terminal"] = False
     config["process"]["args"] = ["true"]
-    config["linux"]["cgroupsPath"] = f"{CGROUP_PARENT}/{cid_hint}"
+    config["linux"]["cgroupsPath"] = cgroups_path
     return config
 
 
-def _mounts() -> list[str]:
+def _mounts(*owned: Path) -> list[str]:
+    """The host's mounts, or only those at or under the `owned` paths: other work on
+    a shared machine (an engine's storage, say) must not fail this test."""
+    prefixes = [str(p) for p in owned]
+    found = []
     with open("/proc/self/mountinfo") as f:
-        return sorted(" ".join(line.split()[3:5]) + " " + line.split(" - ")[1].split()[0]
-                      for line in f)
+        for line in f:
+            fields = line.split()
+            point = fields[4]
+            if prefixes and not any(point == p or point.startswith(p + "/") for p in prefixes):
+                continue
+            sep = fields.index("-")
+            # Optional fields carry the propagation (shared:N, master:N).
+            found.append(" ".join([fields[3], point, fields[sep + 1], *fields[6:sep]]))
+    return sorted(found)
 
 
-def _cgroup_dirs() -> set[str]:
+def _cgroup_dirs(parent: str) -> set[str]:
+    """Every directory under `parent` in every hierarchy."""
     found = set()
     for base in Path("/sys/fs/cgroup").iterdir():
-        if (base / CGROUP_PARENT.strip("/")).is_dir():
-            for d in (base / CGROUP_PARENT.strip("/")).iterdir():
-                if d.is_dir():
-                    found.add(str(d))
+        top = base / parent.strip("/")
+        if top.is_dir():
+            found.update(str(d) for d in top.rglob("*") if d.is_dir())
     return found
 
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    rt = Runtime(runtime_path(), Path(f"/tmp/pyoci-e2e-{uuid.uuid4().hex[:8]}"), tmp_path)
-    mounts_before = _mounts()
+    token = uuid.uuid4().hex[:8]
+    rt = Runtime(runtime_path(), Path(f"/tmp/pyoci-e2e-{token}"), tmp_path,
+                 cgroup_parent=f"{CGROUP_PARENT}/{token}")
+    owned = (tmp_path, tmp_path.parent / "busybox0", rt.root, Path("/run/pyoci"), Path("/"))
+    mounts_before = _mounts(*owned[:-1]) + [m for m in _mounts() if m.split()[1] == "/"]
     try:
         yield rt
     finally:
         rt.cleanup()
-    leftover_cgroups = _cgroup_dirs()
-    for d in leftover_cgroups:
+    leftover_cgroups = _cgroup_dirs(rt.cgroup_parent)
+    for d in sorted(leftover_cgroups, reverse=True):
         _remove_cgroup(Path(d))
-    assert _mounts() == mounts_before, "the test changed the host's mount table"
+    for base in Path("/sys/fs/cgroup").iterdir():
+        if (base / rt.cgroup_parent.strip("/")).is_dir():
+            _remove_cgroup(base / rt.cgroup_parent.strip("/"))
+    mounts_after = _mounts(*owned[:-1]) + [m for m in _mounts() if m.split()[1] == "/"]
+    assert mounts_after == mounts_before, "the test changed the host's mount table"
     assert not leftover_cgroups, f"cgroups left behind: {sorted(leftover_cgroups)}"
 
 
@@ -201,21 +220,20 @@ def _remove_cgroup(d: Path) -> None:
 
 
 @pytest.fixture
-def bundle(tmp_path: Path, rootfs: Path) -> Bundle:
+def bundle(tmp_path: Path, rootfs: Path, runtime: Runtime) -> Bundle:
+    """A bundle over the shared read-only rootfs, its cgroup under the test's own parent."""
     path = tmp_path / "bundle"
     path.mkdir()
-    return Bundle(path, base_config(rootfs, uuid.uuid4().hex[:10])).write()
+    return Bundle(path, base_config(rootfs, f"{runtime.cgroup_parent}/{uuid.uuid4().hex[:10]}")).write()
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _remove_cgroup_parent() -> Iterator[None]:
-    """The runtime makes /pyoci-e2e in each hierarchy as the parent of the tests'
-    cgroups; it is the tests' to remove at the end."""
+    """Each test removes its own /pyoci-e2e/<token>; the shared parent goes once empty
+    (another run on this machine may still be using it)."""
     yield
     for base in Path("/sys/fs/cgroup").iterdir():
-        parent = base / CGROUP_PARENT.strip("/")
-        if parent.is_dir():
-            for d in sorted(parent.rglob("*"), reverse=True):
-                if d.is_dir():
-                    _remove_cgroup(d)
-            _remove_cgroup(parent)
+        try:
+            (base / CGROUP_PARENT.strip("/")).rmdir()
+        except OSError:
+            pass

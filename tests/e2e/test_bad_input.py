@@ -1,0 +1,147 @@
+"""Bad input of every kind: a non-zero exit, one clear line, and nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from .conftest import Bundle, Result, Runtime
+
+
+def processes_of(bundle: Bundle) -> list[int]:
+    """The processes in the container's cgroup (none if the cgroup is gone)."""
+    procs = Path("/sys/fs/cgroup/pids") / bundle.config["linux"]["cgroupsPath"].strip("/") / "cgroup.procs"
+    try:
+        return sorted(int(pid) for pid in procs.read_text().split())
+    except FileNotFoundError:
+        return []
+
+
+def assert_refused(runtime: Runtime, r: Result, *phrases: str) -> None:
+    assert r.returncode != 0
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert lines, "no error message"
+    for phrase in phrases:
+        assert phrase in r.stderr, r.stderr
+    if runtime.is_pyoci:
+        assert len(lines) == 1, r.stderr
+
+
+def assert_nothing_left(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    assert not (runtime.root / cid).exists(), "state directory left behind"
+    assert runtime("state", cid).returncode != 0
+    assert processes_of(bundle) == []
+
+
+def test_malformed_json(runtime: Runtime, bundle: Bundle) -> None:
+    (bundle.path / "config.json").write_text('{"ociVersion": "1.3.0", "process": {')
+    cid = runtime.new_id()
+    r = runtime("create", "--bundle", str(bundle.path), cid)
+    assert_refused(runtime, r)
+    if runtime.is_pyoci:
+        assert "config.json: invalid JSON" in r.stderr
+    assert_nothing_left(runtime, bundle, cid)
+
+
+def test_schema_violation_names_the_field(runtime: Runtime, bundle: Bundle) -> None:
+    bundle.config["process"]["args"] = []
+    bundle.write()
+    cid = runtime.new_id()
+    r = runtime("create", "--bundle", str(bundle.path), cid)
+    assert_refused(runtime, r, "args")
+    if runtime.is_pyoci:
+        assert "config.json: process.args: must contain at least 1 item" in r.stderr
+    assert_nothing_left(runtime, bundle, cid)
+
+
+def test_wrong_type_names_the_field(runtime: Runtime, bundle: Bundle) -> None:
+    bundle.config["process"]["user"]["uid"] = "root"
+    bundle.write()
+    cid = runtime.new_id()
+    r = runtime("create", "--bundle", str(bundle.path), cid)
+    assert_refused(runtime, r)
+    if runtime.is_pyoci:
+        assert "process.user.uid" in r.stderr
+    assert_nothing_left(runtime, bundle, cid)
+
+
+def test_missing_rootfs(runtime: Runtime, bundle: Bundle, tmp_path: Path) -> None:
+    bundle.config["root"]["path"] = str(tmp_path / "no-such-rootfs")
+    bundle.write()
+    cid = runtime.new_id()
+    r = runtime("create", "--bundle", str(bundle.path), cid)
+    assert_refused(runtime, r, "no-such-rootfs")
+    assert not (runtime.root / cid).exists()
+
+
+@pytest.mark.parametrize("bad_id", ["a/b", "..", "../escape", "with space"])
+def test_bad_container_id(runtime: Runtime, bundle: Bundle, bad_id: str) -> None:
+    r = runtime("create", "--bundle", str(bundle.path), bad_id)
+    assert_refused(runtime, r)
+    assert not (runtime.root.parent / "escape").exists()
+    if runtime.root.exists():
+        assert os.listdir(runtime.root) == []
+    assert processes_of(bundle) == []
+
+
+def test_duplicate_id(runtime: Runtime, bundle: Bundle) -> None:
+    bundle.set_args("sleep", "60")
+    cid = runtime.new_id()
+    assert runtime("create", "--bundle", str(bundle.path), cid).returncode == 0
+    first = runtime.state(cid)
+    r = runtime("create", "--bundle", str(bundle.path), cid)
+    assert_refused(runtime, r, "already exists")
+    # The first container is untouched, and no second init exists.
+    assert runtime.state(cid) == first
+    assert processes_of(bundle) == [first["pid"]]
+    assert runtime("delete", cid).returncode == 0
+    assert_nothing_left(runtime, bundle, cid)
+
+
+def test_unknown_signal(runtime: Runtime, bundle: Bundle) -> None:
+    bundle.set_args("sleep", "60")
+    cid = runtime.new_id()
+    assert runtime("run", "-d", "--bundle", str(bundle.path), cid).returncode == 0
+    r = runtime("kill", cid, "SIGNOPE")
+    assert_refused(runtime, r, "SIGNOPE")
+    assert runtime.state(cid)["status"] == "running"
+    assert runtime("delete", "--force", cid).returncode == 0
+
+
+@pytest.mark.parametrize("command", [["start"], ["state"], ["kill"], ["kill", "--all"],
+                                     ["delete"], ["pause"], ["resume"]])
+def test_operations_on_a_missing_container(runtime: Runtime, command: list[str]) -> None:
+    cid = runtime.new_id()
+    r = runtime(*command, cid)
+    assert_refused(runtime, r, "does not exist")
+
+
+def test_delete_force_of_a_missing_container_succeeds(runtime: Runtime) -> None:
+    assert runtime("delete", "--force", runtime.new_id()).returncode == 0
+
+
+def test_operations_in_the_wrong_state(runtime: Runtime, bundle: Bundle) -> None:
+    bundle.set_args("sh", "-c", "exit 0")
+    cid = runtime.new_id()
+    assert runtime("run", "-d", "--bundle", str(bundle.path), cid).returncode == 0
+    runtime.wait_status(cid, "stopped")
+    assert_refused(runtime, runtime("start", cid), "stopped")
+    assert_refused(runtime, runtime("kill", cid, "KILL"), "not running")
+    assert_refused(runtime, runtime("pause", cid), "not running")
+    # kill --all of a stopped container is not an error (containerd relies on it).
+    assert runtime("kill", "--all", cid, "KILL").returncode == 0
+    assert runtime("delete", cid).returncode == 0
+
+
+def test_json_log_records_the_error(runtime: Runtime, bundle: Bundle, tmp_path: Path) -> None:
+    log = tmp_path / "log.json"
+    cid = runtime.new_id()
+    r = runtime("--log", str(log), "--log-format", "json", "start", cid)
+    assert r.returncode != 0
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert entries[-1]["level"] == "error"
+    assert "does not exist" in entries[-1]["msg"]
+    assert entries[-1]["time"].endswith("Z") or "+" in entries[-1]["time"]
