@@ -173,6 +173,16 @@ def _cgroup_command(name: str) -> Callable[[Context, list[str]], int]:
     return run
 
 
+def cmd_exec(ctx: Context, argv: list[str]) -> int:
+    from .exec import cmd_exec as run_exec
+    return run_exec(ctx, argv)
+
+
+def cmd_features(ctx: Context, argv: list[str]) -> int:
+    from .features import cmd_features as run_features
+    return run_features(ctx, argv)
+
+
 COMMANDS: dict[str, tuple[Callable[[Context, list[str]], int], str]] = {
     "create": (cmd_create, "create a container"),
     "start": (cmd_start, "start a created container"),
@@ -188,6 +198,8 @@ COMMANDS: dict[str, tuple[Callable[[Context, list[str]], int], str]] = {
     "resume": (_cgroup_command("resume"), "thaw a paused container"),
     "events": (_cgroup_command("events"), "print a container's stats and OOM events"),
     "ps": (_cgroup_command("ps"), "list the processes of a container"),
+    "exec": (cmd_exec, "run a process in a running container"),
+    "features": (cmd_features, "print what this runtime supports, as JSON"),
 }
 
 

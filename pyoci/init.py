@@ -1,8 +1,8 @@
 """The container's init: pid 1 of the new pid namespace, until it execve()s the program.
 
 It builds the container from the inside, in this order:
-  rootfs mounts and devices -> prestart/createRuntime hooks (run by the parent, in
-  the host's namespaces) -> createContainer hooks -> pivot_root -> masked and
+  rootfs mounts and devices -> prestart/createRuntime/createContainer hooks (run by
+  the parent, see hooks.py) -> pivot_root -> the terminal (console.py) -> masked and
   sysctl -> masked and read-only paths -> hostname -> the process's cwd, rlimits and
   other attributes, capabilities, user, no_new_privs, seccomp (pyoci.hardening has
   the order) -> "ready" to the parent -> wait on the exec fifo (this is `created`) ->
@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
-from . import hardening, hooks, rootfs, sync
+from . import console, hardening, hooks, rootfs, sync
 from .errors import PyociError
 from .linux import exec_hygiene
 from .linux import syscalls as sc
@@ -35,6 +36,8 @@ class InitPlan:
     channel: sync.Channel
     fifo_fd: int
     preserve_fds: int = 0
+    # Connected console socket (or pyoci's own socketpair end) when process.terminal.
+    console_fd: int = -1
 
 
 def bring_up_loopback() -> None:
@@ -106,12 +109,19 @@ def switch_user(process: Process) -> None:
     os.setresuid(user.uid, user.uid, user.uid)
 
 
-def wait_for_start(fifo_fd: int) -> None:
-    """Block until `pyoci start` opens the fifo, then tell it we are going."""
+def wait_for_start(fifo_fd: int, before_go: Callable[[], None]) -> None:
+    """Block until `pyoci start` opens the fifo, run `before_go` (startContainer hooks),
+    then tell start we are going: "0", or "E" and the reason start must fail with."""
     fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+    os.close(fifo_fd)
+    try:
+        before_go()
+    except BaseException as err:
+        os.write(fd, b"E" + str(err).encode()[:4000])
+        os.close(fd)
+        raise
     os.write(fd, b"0")
     os.close(fd)
-    os.close(fifo_fd)
 
 
 def run_init(plan: InitPlan, idmapped_mounts: dict[int, int] | None = None) -> NoReturn:
@@ -121,7 +131,7 @@ def run_init(plan: InitPlan, idmapped_mounts: dict[int, int] | None = None) -> N
     try:
         # Hold no host resource longer than needed, and none through execve.
         sc.prctl(sc.PR_SET_DUMPABLE, 0, step="make init non-dumpable")
-        keep = {0, 1, 2, channel.fileno(), plan.fifo_fd}
+        keep = {0, 1, 2, channel.fileno(), plan.fifo_fd, plan.console_fd} - {-1}
         keep.update(range(3, 3 + plan.preserve_fds))
         keep.update((idmapped_mounts or {}).values())
         sc.close_fds_except(keep)
@@ -135,14 +145,19 @@ def run_init(plan: InitPlan, idmapped_mounts: dict[int, int] | None = None) -> N
                        "network" in new, idmapped_mounts or {})
         if "network" in new:
             bring_up_loopback()
-        if spec.hooks.prestart or spec.hooks.create_runtime:
+        # prestart, createRuntime and createContainer: all run by the parent (hooks.py).
+        if spec.hooks.prestart or spec.hooks.create_runtime or spec.hooks.create_container:
             channel.send(sync.HOOKS_REQUEST, phase="createRuntime")
             channel.expect(sync.HOOKS_DONE)
-        if spec.hooks.create_container:
-            hooks.run_hooks(spec.hooks.create_container, "createContainer",
-                            hooks.hook_state(plan.container_id, os.getpid(), plan.bundle,
-                                             spec.annotations, "created"))
+        # The pid the runtime sees, for the startContainer hooks' state; and their
+        # subprocess module, which cannot be imported once the host's files are gone.
+        host_pid = int(os.readlink("/proc/self"))
+        if spec.hooks.start_container:
+            import subprocess  # noqa: F401
         rootfs.pivot(plan.rootfs)
+        if spec.process.terminal:
+            console.setup_terminal(plan.console_fd, spec.process.console_size,
+                                   spec.process.user.uid, spec.process.user.gid, console=True)
         # Before the read-only paths: /proc/sys is usually one of them.
         hardening.apply_sysctl(spec)
         rootfs.finish(spec)
@@ -176,11 +191,10 @@ def run_init(plan: InitPlan, idmapped_mounts: dict[int, int] | None = None) -> N
 
     # From here on nobody listens on the channel: errors go to the container's stderr.
     try:
-        wait_for_start(plan.fifo_fd)
-        if spec.hooks.start_container:
-            hooks.run_hooks(spec.hooks.start_container, "startContainer",
-                            hooks.hook_state(plan.container_id, os.getpid(), plan.bundle,
-                                             spec.annotations, "running"))
+        wait_for_start(plan.fifo_fd, lambda: hooks.run_hooks(
+            spec.hooks.start_container, "startContainer",
+            hooks.hook_state(plan.container_id, host_pid, plan.bundle, spec.annotations,
+                             "running")))
         exec_hygiene.prepare_exec(plan.preserve_fds)
         os.execve(executable, process.args, env)
     except BaseException as err:

@@ -82,6 +82,8 @@ class CreateOptions:
     preserve_fds: int = 0
     no_pivot: bool = False
     no_new_keyring: bool = False
+    # pyoci's own receiving end instead of a console socket (`run` at a terminal).
+    console_fd: int | None = None
 
 
 @dataclass
@@ -98,7 +100,7 @@ def create(ctx: Context, container_id: str, opts: CreateOptions) -> Created:
     doc, spec = load_bundle(bundle)
     rootfs = rootfs_path(bundle, spec)
     assert spec.process is not None
-    if spec.process.terminal and not opts.console_socket:
+    if spec.process.terminal and not opts.console_socket and opts.console_fd is None:
         raise ConfigError("cannot allocate tty if pyoci will detach without setting console socket")
     if opts.console_socket and not spec.process.terminal:
         raise ConfigError("cannot use console socket if pyoci will not detach or allocate tty")
@@ -107,7 +109,13 @@ def create(ctx: Context, container_id: str, opts: CreateOptions) -> Created:
     state = ContainerState(id=container_id, bundle=bundle, rootfs=rootfs, created=rfc3339_now(),
                            annotations=spec.annotations, config=doc)
     cgroup = None
+    console_sock = None
     try:
+        console_fd = opts.console_fd if opts.console_fd is not None else -1
+        if opts.console_socket:
+            from .console import connect_socket
+            console_sock = connect_socket(opts.console_socket)
+            console_fd = console_sock.fileno()
         cgroup = _cgroup_for(ctx, container_id, spec)
         state.cgroup = cgroup.to_state()
         # Recorded before anything is made, so a create killed half-way stays deletable.
@@ -124,15 +132,24 @@ def create(ctx: Context, container_id: str, opts: CreateOptions) -> Created:
                       linux_devices=[(d.type, d.major, d.minor) for d in spec.linux.devices])
         state.cgroup = cgroup.to_state()
         ctx.log.debug("cgroup created")
-        _spawn(ctx, state, spec, cgroup, fifo_fd, opts.preserve_fds)
+        _spawn(ctx, state, spec, cgroup, fifo_fd, opts.preserve_fds, console_fd)
         os.close(fifo_fd)
         state.created_ok = True
         cdir.save(state)
         if opts.pid_file:
             write_pid_file(opts.pid_file, state.pid)
-    except BaseException:
+    except BaseException as err:
         _undo_create(cdir, state, cgroup)
+        if isinstance(err, hooks.HookFailed):
+            # runtime.md lifecycle: a failed create hook goes on to destruction,
+            # which ends with the poststop hooks.
+            hooks.run_hooks(spec.hooks.poststop, "poststop",
+                            hooks.hook_state(container_id, 0, bundle, spec.annotations, "stopped"),
+                            warn=ctx.log.warning)
         raise
+    finally:
+        if console_sock is not None:
+            console_sock.close()
     return Created(cdir, state, spec)
 
 
@@ -150,11 +167,12 @@ def _cgroup_of(state: ContainerState):  # -> cgroups.Cgroup | None
 
 
 def _spawn(ctx: Context, state: ContainerState, spec: Spec, cgroup, fifo_fd: int,
-           preserve_fds: int) -> None:
+           preserve_fds: int, console_fd: int = -1) -> None:
     """Fork the bootstrap child and drive it over the sync channel until the init is ready."""
     parent, child = sync.channel_pair()
     plan = InitPlan(spec=spec, container_id=state.id, bundle=state.bundle, rootfs=state.rootfs,
-                    channel=child, fifo_fd=fifo_fd, preserve_fds=preserve_fds)
+                    channel=child, fifo_fd=fifo_fd, preserve_fds=preserve_fds,
+                    console_fd=console_fd)
     pid = os.fork()
     if pid == 0:
         parent.close()
@@ -180,6 +198,8 @@ def _spawn(ctx: Context, state: ContainerState, spec: Spec, cgroup, fifo_fd: int
                                               state.annotations, "created")
                 hooks.run_hooks(spec.hooks.prestart, "prestart", hook_state)
                 hooks.run_hooks(spec.hooks.create_runtime, "createRuntime", hook_state)
+                hooks.run_hooks_in_namespaces(spec.hooks.create_container, "createContainer",
+                                              hook_state, state.pid)
                 parent.send(sync.HOOKS_DONE)
         ctx.log.debug("init ready")
     finally:
@@ -241,7 +261,11 @@ def release(cdir: ContainerDir, state: ContainerState) -> None:
         poller.register(pidfd, select.POLLIN)
         while True:
             events = dict(poller.poll())
-            if fifo in events and os.read(fifo, 1):
+            answer = os.read(fifo, 4096) if fifo in events else b""
+            if answer.startswith(b"E"):
+                # The init's startContainer hooks failed; it exits without the program.
+                raise hooks.HookFailed(answer[1:].decode(errors="replace"))
+            if answer:
                 break
             if pidfd in events or fifo in events:
                 raise PyociError("cannot start container: its init exited before start")
@@ -404,11 +428,9 @@ def destroy(ctx: Context, cdir: ContainerDir, state: ContainerState) -> None:
     cdir.remove()
     if poststop:
         from .spec import load_spec
-        try:
-            hooks.run_hooks(load_spec(state.config).hooks.poststop, "poststop",
-                            hooks.hook_state(state.id, 0, state.bundle, state.annotations, "stopped"))
-        except PyociError as err:
-            ctx.log.warning(str(err))
+        hooks.run_hooks(load_spec(state.config).hooks.poststop, "poststop",
+                        hooks.hook_state(state.id, 0, state.bundle, state.annotations, "stopped"),
+                        warn=ctx.log.warning)
 
 
 # --- run ------------------------------------------------------------------------------
@@ -425,9 +447,25 @@ def run(ctx: Context, container_id: str, opts: RunOptions) -> int:
     if not opts.detach and not opts.no_subreaper:
         # The init's parent (the bootstrap child) exits: make it ours to wait for.
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1, step="become a subreaper")
-    created = create(ctx, container_id, opts)
+    master = -1
+    receiver = None
+    if not opts.detach and not opts.console_socket and _wants_terminal(opts.bundle):
+        # No engine to take the pty: it comes to us and we relay it (tty_relay.py).
+        import socket
+        receiver, sender = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        opts.console_fd = sender.fileno()
+        try:
+            created = create(ctx, container_id, opts)
+        finally:
+            sender.close()
+    else:
+        created = create(ctx, container_id, opts)
     cdir, state = created.cdir, created.state
     try:
+        if receiver is not None:
+            from .console import recv_master
+            with receiver:
+                master = recv_master(receiver)
         release(cdir, state)
         run_poststart(ctx, cdir, state)
     except BaseException:
@@ -438,7 +476,12 @@ def run(ctx: Context, container_id: str, opts: RunOptions) -> int:
         return 0
     # Let a `state` or `kill` from another shell through while we wait.
     cdir.close()
-    status = wait_forwarding_signals(state.pid)
+    if master >= 0:
+        from .tty_relay import relay
+        status = relay(master, state.pid)
+        os.close(master)
+    else:
+        status = wait_forwarding_signals(state.pid)
     if not opts.keep:
         cdir = StateRoot(ctx.root).open(container_id)
         try:
@@ -446,6 +489,13 @@ def run(ctx: Context, container_id: str, opts: RunOptions) -> int:
         finally:
             cdir.close()
     return status
+
+
+def _wants_terminal(bundle: str) -> bool:
+    try:
+        return bool((read_config(os.path.abspath(bundle)).get("process") or {}).get("terminal"))
+    except PyociError:
+        return False  # create reports it
 
 
 def wait_forwarding_signals(pid: int) -> int:
