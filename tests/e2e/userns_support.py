@@ -69,7 +69,8 @@ def cgroup_dirs(name: str) -> list[str]:
 def make_rootfs(root: Path) -> Path:
     """A busybox root filesystem, plus /usr, /lib and /lib64 mount points and links so
     the host's /usr (and its python3) can be bound in when a test needs a real clock call."""
-    for d in ("bin", "etc", "proc", "sys", "dev", "tmp", "root", "home", "data", "usr", "mnt"):
+    for d in ("bin", "etc", "proc", "sys", "dev", "tmp", "root", "home", "data", "usr", "mnt",
+              "shared", "plain", "out"):
         (root / d).mkdir(parents=True, exist_ok=True)
     (root / "lib").symlink_to("usr/lib")
     (root / "lib64").symlink_to("usr/lib64")
