@@ -284,7 +284,7 @@ class CriTest:
     def ids(self) -> list[str]:
         return self.pods + self.containers
 
-    def new_pod_config(self, hostname: str = "pyoci-pod"):  # -> cri_client.Message
+    def new_pod_config(self, hostname: str = ""):  # -> cri_client.Message
         from .cri_client import pod_config
         logs = self.daemon.workdir / "pod-logs" / uuid.uuid4().hex[:8]
         logs.mkdir(parents=True)
