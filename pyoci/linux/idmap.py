@@ -13,8 +13,6 @@ Who may write which map (user_namespaces(7)):
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from collections.abc import Sequence
 
 from ..errors import PyociError
@@ -47,6 +45,11 @@ def _write_proc(pid: int, name: str, text: str) -> None:
 
 
 def _run_helper(pid: int, name: str, mappings: Sequence[IdMapping]) -> None:
+    # Only rootless containers with several ranges get here: keep the imports off
+    # every other create's start-up.
+    import shutil
+    import subprocess
+
     helper = HELPERS[name]
     binary = shutil.which(helper) or shutil.which(helper, path="/usr/bin:/bin:/usr/sbin")
     if binary is None:
