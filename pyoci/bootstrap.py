@@ -19,7 +19,9 @@ from __future__ import annotations
 import os
 import resource
 from collections.abc import Callable
-from typing import NoReturn
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 from . import sync
 from .errors import PyociError

@@ -11,7 +11,9 @@ import re
 import subprocess
 import sys
 import time
-from typing import Any
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
+if TYPE_CHECKING:
+    from typing import Any
 
 from .context import Context
 from .errors import ConfigError, PyociError, UsageError, WrongState

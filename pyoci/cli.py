@@ -264,5 +264,17 @@ def _report(log: Log, message: str) -> None:
     print(f"pyoci: {line}", file=sys.stderr)
 
 
+def entry() -> None:
+    """The `pyoci` executable. It leaves with os._exit: tearing down the interpreter's
+    modules is pure cost for a command that is run several times per container."""
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -21,7 +21,9 @@ import json
 import os
 import socket
 from dataclasses import dataclass, field
-from typing import NoReturn
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 from . import sync
 from .context import Context

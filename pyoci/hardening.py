@@ -20,7 +20,7 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
 
 from .errors import PyociError
 from .linux import capabilities, process_attrs, security_labels

@@ -16,7 +16,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from typing import Any
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
+if TYPE_CHECKING:
+    from typing import Any
 
 from . import OCI_VERSION
 from .errors import PyociError

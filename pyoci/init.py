@@ -16,7 +16,9 @@ import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NoReturn
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 from . import console, hardening, hooks, rootfs, sync
 from .errors import PyociError

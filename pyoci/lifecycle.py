@@ -11,8 +11,9 @@ import os
 import select
 import signal
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
+if TYPE_CHECKING:
+    from typing import Any
 
 from . import bootstrap, hooks, sync
 from .context import Context
@@ -55,7 +56,7 @@ def load_bundle(bundle: str) -> tuple[dict[str, Any], Spec]:
     except ConfigError as err:
         problems = schema_errors(doc)
         raise ConfigError(f"config.json: {problems[0] if problems else err}") from None
-    problems = semantic_errors(doc, Path(bundle))
+    problems = semantic_errors(doc, bundle)
     if problems:
         raise ConfigError(f"config.json: {problems[0]}")
     if spec.process is None:

@@ -12,7 +12,9 @@ cgroup code reads resources in the same form `update --resources` receives them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
+if TYPE_CHECKING:
+    from typing import Any
 
 from .errors import ConfigError
 
@@ -21,12 +23,14 @@ NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "t
 
 @dataclass
 class Root:
+    """`root`: the container's root filesystem, relative to the bundle or absolute."""
     path: str
     readonly: bool = False
 
 
 @dataclass
 class IdMapping:
+    """One range of a uid or gid map: `size` ids from `container_id` onto `host_id`."""
     container_id: int
     host_id: int
     size: int
@@ -34,6 +38,7 @@ class IdMapping:
 
 @dataclass
 class Mount:
+    """One `mounts[]` entry, mounted in order inside the rootfs."""
     destination: str
     type: str | None = None
     source: str | None = None
@@ -44,6 +49,7 @@ class Mount:
 
 @dataclass
 class User:
+    """`process.user`: who the program runs as."""
     uid: int = 0
     gid: int = 0
     umask: int | None = None
@@ -53,6 +59,7 @@ class User:
 
 @dataclass
 class Rlimit:
+    """One `process.rlimits[]` entry (`type` is an RLIMIT_* name)."""
     type: str
     hard: int
     soft: int
@@ -60,6 +67,7 @@ class Rlimit:
 
 @dataclass
 class Capabilities:
+    """`process.capabilities`: the five sets; None means the set is absent."""
     bounding: list[str] | None = None
     effective: list[str] | None = None
     inheritable: list[str] | None = None
@@ -69,12 +77,14 @@ class Capabilities:
 
 @dataclass
 class ConsoleSize:
+    """`process.consoleSize`, applied to the pty."""
     height: int
     width: int
 
 
 @dataclass
 class Scheduler:
+    """`process.scheduler`: the sched_setattr(2) policy and its parameters."""
     policy: str
     nice: int = 0
     priority: int = 0
@@ -86,18 +96,21 @@ class Scheduler:
 
 @dataclass
 class IOPriority:
+    """`process.ioPriority` (`class` in JSON; `klass` here, `class` being a keyword)."""
     klass: str
     priority: int = 0
 
 
 @dataclass
 class CPUAffinity:
+    """`process.execCPUAffinity`: cpu lists before and after execve."""
     initial: str | None = None
     final: str | None = None
 
 
 @dataclass
 class Process:
+    """`process`: what the container runs, as whom, with which attributes."""
     args: list[str]
     cwd: str
     env: list[str] = field(default_factory=list)
@@ -117,6 +130,7 @@ class Process:
 
 @dataclass
 class Hook:
+    """One hook: a host program run with the container's state on stdin."""
     path: str
     args: list[str] = field(default_factory=list)
     env: list[str] | None = None
@@ -125,6 +139,7 @@ class Hook:
 
 @dataclass
 class Hooks:
+    """`hooks`: the six lists, each run at its moment of the lifecycle."""
     prestart: list[Hook] = field(default_factory=list)
     create_runtime: list[Hook] = field(default_factory=list)
     create_container: list[Hook] = field(default_factory=list)
@@ -135,12 +150,14 @@ class Hooks:
 
 @dataclass
 class Namespace:
+    """One `linux.namespaces[]` entry: new when `path` is None, joined otherwise."""
     type: str
     path: str | None = None
 
 
 @dataclass
 class Device:
+    """One `linux.devices[]` entry, created in the container's /dev."""
     type: str
     path: str
     major: int = 0
@@ -152,6 +169,7 @@ class Device:
 
 @dataclass
 class SeccompArg:
+    """An argument condition of a seccomp rule."""
     index: int
     value: int
     op: str
@@ -160,6 +178,7 @@ class SeccompArg:
 
 @dataclass
 class SeccompRule:
+    """One `linux.seccomp.syscalls[]` rule."""
     names: list[str]
     action: str
     errno_ret: int | None = None
@@ -168,6 +187,7 @@ class SeccompRule:
 
 @dataclass
 class Seccomp:
+    """`linux.seccomp`: the filter the program runs under."""
     default_action: str
     default_errno_ret: int | None = None
     architectures: list[str] = field(default_factory=list)
@@ -179,18 +199,21 @@ class Seccomp:
 
 @dataclass
 class Personality:
+    """`linux.personality`: the execution domain."""
     domain: str
     flags: list[str] = field(default_factory=list)
 
 
 @dataclass
 class TimeOffset:
+    """One clock's offset in a new time namespace."""
     secs: int = 0
     nanosecs: int = 0
 
 
 @dataclass
 class Linux:
+    """`linux`: namespaces, id maps, devices, cgroups and the Linux security settings."""
     namespaces: list[Namespace] = field(default_factory=list)
     uid_mappings: list[IdMapping] = field(default_factory=list)
     gid_mappings: list[IdMapping] = field(default_factory=list)
@@ -217,6 +240,7 @@ class Linux:
 
 @dataclass
 class Spec:
+    """A whole config.json."""
     oci_version: str
     root: Root
     process: Process | None = None

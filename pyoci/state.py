@@ -15,7 +15,9 @@ import os
 import re
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
+if TYPE_CHECKING:
+    from typing import Any
 
 from . import OCI_VERSION
 from .errors import ContainerNotFound, PyociError

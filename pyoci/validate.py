@@ -18,14 +18,18 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
 
 if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
+def schema_directory() -> "Path":
+    # pathlib costs milliseconds to import: only the schema pass (never `create`) needs it.
+    from pathlib import Path
+    return Path(__file__).resolve().parent.parent / "schema"
 
 # Index = capability number in linux/capability.h (0 .. CAP_LAST_CAP = 40).
 KNOWN_CAPABILITIES: tuple[str, ...] = (
@@ -111,11 +115,12 @@ def _render_all(problems: Iterable[Problem]) -> list[str]:
 # Schema validation
 
 def _load_schema_documents() -> dict[str, dict[str, Any]]:
-    if not SCHEMA_DIR.is_dir():
-        raise SchemaUnavailableError(f"schema directory {SCHEMA_DIR} is missing; "
+    schema_dir = schema_directory()
+    if not schema_dir.is_dir():
+        raise SchemaUnavailableError(f"schema directory {schema_dir} is missing; "
                                      "pyoci must run from its source tree (pip install -e)")
     documents: dict[str, dict[str, Any]] = {}
-    for file in sorted(SCHEMA_DIR.glob("*.schema.json")):
+    for file in sorted(schema_dir.glob("*.schema.json")):
         try:
             documents[file.name.removesuffix(".schema.json")] = json.loads(file.read_text())
         except (OSError, ValueError) as exc:
@@ -131,7 +136,7 @@ def _validator(schema: str) -> Draft202012Validator:
     if schema not in documents:
         known = ", ".join(sorted(documents)) or "none"
         raise SchemaUnavailableError(
-            f"no schema named {schema!r} in {SCHEMA_DIR} (available: {known})")
+            f"no schema named {schema!r} in {schema_directory()} (available: {known})")
     # The schemas refer to each other by $id (features and state reuse config's $defs).
     registry: Registry = Registry().with_resources(
         (doc["$id"], Resource.from_contents(doc)) for doc in documents.values())
@@ -325,18 +330,18 @@ def _absolute(path: JsonPath, value: Any) -> Iterator[Problem]:
         yield Problem(path, f"must be an absolute path (got {json.dumps(value)})")
 
 
-def check_root(config: dict[str, Any], bundle: Path) -> Iterator[Problem]:
+def check_root(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> Iterator[Problem]:
     path = _obj(config.get("root")).get("path")
     if not isinstance(path, str) or not path:
         return
-    rootfs = Path(path) if os.path.isabs(path) else bundle / path
-    if not rootfs.exists():
+    rootfs = os.path.join(bundle, path)
+    if not os.path.exists(rootfs):
         yield Problem(("root", "path"), f"{rootfs} does not exist")
-    elif not rootfs.is_dir():
+    elif not os.path.isdir(rootfs):
         yield Problem(("root", "path"), f"{rootfs} is not a directory")
 
 
-def check_duplicate_namespaces(config: dict[str, Any], bundle: Path) -> Iterator[Problem]:
+def check_duplicate_namespaces(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> Iterator[Problem]:
     first: dict[str, int] = {}
     for index, entry in enumerate(_items(_obj(config.get("linux")).get("namespaces"))):
         kind = _obj(entry).get("type")
@@ -350,12 +355,12 @@ def check_duplicate_namespaces(config: dict[str, Any], bundle: Path) -> Iterator
             first[kind] = index
 
 
-def check_namespace_paths(config: dict[str, Any], bundle: Path) -> Iterator[Problem]:
+def check_namespace_paths(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> Iterator[Problem]:
     for index, entry in enumerate(_items(_obj(config.get("linux")).get("namespaces"))):
         yield from _absolute(("linux", "namespaces", index, "path"), _obj(entry).get("path"))
 
 
-def check_user_namespace_mappings(config: dict[str, Any], bundle: Path) -> Iterator[Problem]:
+def check_user_namespace_mappings(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> Iterator[Problem]:
     # runc refuses both a new user namespace without mappings and mappings without one.
     linux = _obj(config.get("linux"))
     user = _namespaces(config).get("user")
@@ -367,22 +372,22 @@ def check_user_namespace_mappings(config: dict[str, Any], bundle: Path) -> Itera
             yield Problem(("linux", key), "is set, but linux.namespaces has no user namespace")
 
 
-def check_process_cwd(config: dict[str, Any], bundle: Path) -> Iterator[Problem]:
+def check_process_cwd(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> Iterator[Problem]:
     yield from _absolute(("process", "cwd"), _obj(config.get("process")).get("cwd"))
 
 
-def check_process_args(config: dict[str, Any], bundle: Path) -> Iterator[Problem]:
+def check_process_args(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> Iterator[Problem]:
     process = config.get("process")
     if isinstance(process, dict) and not _items(process.get("args")):
         yield Problem(("process", "args"), "must contain at least 1 item")
 
 
-def check_mount_destinations(config: dict[str, Any], bundle: Path) -> Iterator[Problem]:
+def check_mount_destinations(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> Iterator[Problem]:
     for index, mount in enumerate(_items(config.get("mounts"))):
         yield from _absolute(("mounts", index, "destination"), _obj(mount).get("destination"))
 
 
-def check_idmap_mounts(config: dict[str, Any], bundle: Path) -> Iterator[Problem]:
+def check_idmap_mounts(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> Iterator[Problem]:
     # An id-mapped mount takes its mapping from the mount or else from the container's
     # user namespace; with neither, the spec requires an error.
     has_userns = "user" in _namespaces(config)
@@ -396,14 +401,14 @@ def check_idmap_mounts(config: dict[str, Any], bundle: Path) -> Iterator[Problem
                           "or a user namespace")
 
 
-def check_hook_paths(config: dict[str, Any], bundle: Path) -> Iterator[Problem]:
+def check_hook_paths(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> Iterator[Problem]:
     hooks = _obj(config.get("hooks"))
     for kind in HOOK_KINDS:
         for index, hook in enumerate(_items(hooks.get(kind))):
             yield from _absolute(("hooks", kind, index, "path"), _obj(hook).get("path"))
 
 
-def check_capabilities(config: dict[str, Any], bundle: Path) -> Iterator[Problem]:
+def check_capabilities(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> Iterator[Problem]:
     known = frozenset(KNOWN_CAPABILITIES)
     sets = _obj(_obj(config.get("process")).get("capabilities"))
     for name in CAPABILITY_SETS:
@@ -413,7 +418,7 @@ def check_capabilities(config: dict[str, Any], bundle: Path) -> Iterator[Problem
                               f"unknown capability {cap}")
 
 
-def check_rlimits(config: dict[str, Any], bundle: Path) -> Iterator[Problem]:
+def check_rlimits(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> Iterator[Problem]:
     known = frozenset(KNOWN_RLIMITS)
     first: dict[str, int] = {}
     for index, limit in enumerate(_items(_obj(config.get("process")).get("rlimits"))):
@@ -434,7 +439,7 @@ def check_rlimits(config: dict[str, Any], bundle: Path) -> Iterator[Problem]:
                           f"{soft} is greater than the hard limit {hard}")
 
 
-def check_uts_names(config: dict[str, Any], bundle: Path) -> Iterator[Problem]:
+def check_uts_names(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> Iterator[Problem]:
     # Like runc: joining an existing UTS namespace by path also counts as private.
     if "uts" in _namespaces(config):
         return
@@ -443,14 +448,14 @@ def check_uts_names(config: dict[str, Any], bundle: Path) -> Iterator[Problem]:
             yield Problem((key,), "cannot be set without a UTS namespace in linux.namespaces")
 
 
-def check_rootfs_propagation(config: dict[str, Any], bundle: Path) -> Iterator[Problem]:
+def check_rootfs_propagation(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> Iterator[Problem]:
     value = _obj(config.get("linux")).get("rootfsPropagation")
     if value is not None and value not in ROOTFS_PROPAGATIONS:
         yield Problem(("linux", "rootfsPropagation"),
                       "must be one of " + ", ".join(ROOTFS_PROPAGATIONS))
 
 
-def check_time_offsets(config: dict[str, Any], bundle: Path) -> Iterator[Problem]:
+def check_time_offsets(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> Iterator[Problem]:
     if not _obj(_obj(config.get("linux")).get("timeOffsets")):
         return
     time_ns = _namespaces(config).get("time")
@@ -463,7 +468,7 @@ def check_time_offsets(config: dict[str, Any], bundle: Path) -> Iterator[Problem
                       "can only be applied to a new time namespace, not one joined by path")
 
 
-def check_restricted_paths(config: dict[str, Any], bundle: Path) -> Iterator[Problem]:
+def check_restricted_paths(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> Iterator[Problem]:
     linux = _obj(config.get("linux"))
     mount_ns = "mount" in _namespaces(config)
     for key in ("maskedPaths", "readonlyPaths"):
@@ -475,7 +480,7 @@ def check_restricted_paths(config: dict[str, Any], bundle: Path) -> Iterator[Pro
             yield Problem(("linux", key), "needs a mount namespace in linux.namespaces")
 
 
-def check_device_paths(config: dict[str, Any], bundle: Path) -> Iterator[Problem]:
+def check_device_paths(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> Iterator[Problem]:
     for index, device in enumerate(_items(_obj(config.get("linux")).get("devices"))):
         yield from _absolute(("linux", "devices", index, "path"), _obj(device).get("path"))
 
@@ -511,7 +516,7 @@ def _sysctl_problem(key: str, namespaces: dict[str, NamespaceEntry]) -> str | No
     return "is not namespaced; setting it would change the host"
 
 
-def check_sysctl(config: dict[str, Any], bundle: Path) -> Iterator[Problem]:
+def check_sysctl(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> Iterator[Problem]:
     namespaces = _namespaces(config)
     for key in _obj(_obj(config.get("linux")).get("sysctl")):
         problem = _sysctl_problem(key, namespaces)
@@ -519,7 +524,7 @@ def check_sysctl(config: dict[str, Any], bundle: Path) -> Iterator[Problem]:
             yield Problem(("linux", "sysctl", key), problem)
 
 
-def check_seccomp_errno(config: dict[str, Any], bundle: Path) -> Iterator[Problem]:
+def check_seccomp_errno(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> Iterator[Problem]:
     seccomp = _obj(_obj(config.get("linux")).get("seccomp"))
 
     def mismatch(action: Any) -> str:
@@ -537,7 +542,7 @@ def check_seccomp_errno(config: dict[str, Any], bundle: Path) -> Iterator[Proble
             yield Problem(("linux", "seccomp", "syscalls", index, "errnoRet"), mismatch(action))
 
 
-def check_seccomp_notify(config: dict[str, Any], bundle: Path) -> Iterator[Problem]:
+def check_seccomp_notify(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> Iterator[Problem]:
     seccomp = _obj(_obj(config.get("linux")).get("seccomp"))
     if seccomp.get("defaultAction") == "SCMP_ACT_NOTIFY":
         # Every syscall, including the runtime's own last ones, would wait for an agent.
@@ -550,7 +555,7 @@ def check_seccomp_notify(config: dict[str, Any], bundle: Path) -> Iterator[Probl
                       "is required when a rule uses SCMP_ACT_NOTIFY")
 
 
-def check_scheduler(config: dict[str, Any], bundle: Path) -> Iterator[Problem]:
+def check_scheduler(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> Iterator[Problem]:
     scheduler = _obj(_obj(config.get("process")).get("scheduler"))
     policy = scheduler.get("policy")
     if not isinstance(policy, str):
@@ -576,7 +581,7 @@ def _interface_name_problem(name: str) -> str | None:
     return None
 
 
-def check_net_devices(config: dict[str, Any], bundle: Path) -> Iterator[Problem]:
+def check_net_devices(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> Iterator[Problem]:
     devices = _obj(_obj(config.get("linux")).get("netDevices"))
     if not devices:
         return
@@ -594,7 +599,7 @@ def check_net_devices(config: dict[str, Any], bundle: Path) -> Iterator[Problem]
                 yield Problem(("linux", "netDevices", host_name, "name"), problem)
 
 
-def check_memory_swap(config: dict[str, Any], bundle: Path) -> Iterator[Problem]:
+def check_memory_swap(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> Iterator[Problem]:
     memory = _obj(_obj(_obj(config.get("linux")).get("resources")).get("memory"))
     limit, swap = memory.get("limit"), memory.get("swap")
     # swap is memory+swap; -1 or 0 mean unlimited/unset.
@@ -629,11 +634,11 @@ SEMANTIC_CHECKS = (
 )
 
 
-def _semantic_problems(config: dict[str, Any], bundle: Path) -> list[Problem]:
+def _semantic_problems(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> list[Problem]:
     return [problem for check in SEMANTIC_CHECKS for problem in check(config, bundle)]
 
 
-def semantic_errors(config: dict[str, Any], bundle: Path) -> list[str]:
+def semantic_errors(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> list[str]:
     """Checks a schema cannot express; stdlib only, safe on configs of the wrong shape."""
     if not isinstance(config, dict):
         return []
@@ -642,8 +647,9 @@ def semantic_errors(config: dict[str, Any], bundle: Path) -> list[str]:
 
 # ---------------------------------------------------------------------------
 
-def validate_bundle(bundle: Path) -> list[str]:
+def validate_bundle(bundle: "str | os.PathLike[str]") -> list[str]:
     """Every problem found in bundle/config.json, each prefixed `config.json: `."""
+    from pathlib import Path
     file = Path(bundle) / "config.json"
     try:
         text = file.read_bytes().decode("utf-8")

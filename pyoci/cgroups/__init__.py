@@ -12,7 +12,9 @@ resource parsing, stats and eBPF are imported when first used.
 from __future__ import annotations
 
 import os
-from typing import Any
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
+if TYPE_CHECKING:
+    from typing import Any
 
 from pyoci.cgroups.layout import Layout, detect_layout, own_cgroups
 from pyoci.cgroups.manager import Cgroup

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
+if TYPE_CHECKING:
+    from typing import Any
 
 from pyoci.errors import ConfigError
 
@@ -18,6 +20,7 @@ UNLIMITED = -1
 
 @dataclass
 class Memory:
+    """`resources.memory` (bytes; None leaves the kernel's value)."""
     limit: int | None = None
     reservation: int | None = None
     swap: int | None = None
@@ -29,6 +32,7 @@ class Memory:
 
 @dataclass
 class CPU:
+    """`resources.cpu`: shares/weight, CFS quota and period, realtime, cpusets."""
     shares: int | None = None
     quota: int | None = None
     burst: int | None = None
@@ -42,6 +46,7 @@ class CPU:
 
 @dataclass
 class WeightDevice:
+    """A per-device block I/O weight."""
     major: int
     minor: int
     weight: int | None = None
@@ -50,6 +55,7 @@ class WeightDevice:
 
 @dataclass
 class ThrottleDevice:
+    """A per-device block I/O rate limit."""
     major: int
     minor: int
     rate: int
@@ -57,6 +63,7 @@ class ThrottleDevice:
 
 @dataclass
 class BlockIO:
+    """`resources.blockIO`."""
     weight: int | None = None
     leaf_weight: int | None = None
     weight_device: list[WeightDevice] = field(default_factory=list)
@@ -68,18 +75,21 @@ class BlockIO:
 
 @dataclass
 class HugepageLimit:
+    """One `resources.hugepageLimits[]` entry."""
     page_size: str   # "2MB", "1GB" as in the OCI spec
     limit: int
 
 
 @dataclass
 class Network:
+    """`resources.network`: net_cls class id and net_prio priorities."""
     class_id: int | None = None
     priorities: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass
 class DeviceRule:
+    """One `resources.devices[]` allow or deny rule."""
     allow: bool
     type: str = "a"          # "a", "c" or "b"
     major: int | None = None  # None: any
@@ -89,6 +99,7 @@ class DeviceRule:
 
 @dataclass
 class Resources:
+    """`linux.resources`, as create applies it and update merges into it."""
     devices: list[DeviceRule] | None = None  # None: key absent (update leaves devices alone)
     memory: Memory | None = None
     cpu: CPU | None = None

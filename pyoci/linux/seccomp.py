@@ -28,7 +28,9 @@ import errno
 import json
 import socket
 from dataclasses import dataclass, field
-from typing import Any
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
+if TYPE_CHECKING:
+    from typing import Any
 
 from ..errors import PyociError, SyscallError
 from ..spec import Seccomp, SeccompArg, SeccompRule

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pyoci.validate import SCHEMA_DIR, schema_errors
+from pyoci.validate import schema_directory, schema_errors
+
+SCHEMA_DIR = schema_directory()
 
 SPEC_TESTS = Path("/work/shared/reference/runtime-spec/schema/test")
 # Examples for other platforms carry objects (freebsd, zos) this Linux-only schema ignores.
