@@ -382,11 +382,6 @@ def check_process_args(config: dict[str, Any], bundle: "str | os.PathLike[str]")
         yield Problem(("process", "args"), "must contain at least 1 item")
 
 
-def check_mount_destinations(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> Iterator[Problem]:
-    for index, mount in enumerate(_items(config.get("mounts"))):
-        yield from _absolute(("mounts", index, "destination"), _obj(mount).get("destination"))
-
-
 def check_idmap_mounts(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> Iterator[Problem]:
     # An id-mapped mount takes its mapping from the mount or else from the container's
     # user namespace; with neither, the spec requires an error.
@@ -615,10 +610,8 @@ SEMANTIC_CHECKS = (
     check_user_namespace_mappings,
     check_process_cwd,
     check_process_args,
-    check_mount_destinations,
     check_idmap_mounts,
     check_hook_paths,
-    check_capabilities,
     check_rlimits,
     check_uts_names,
     check_rootfs_propagation,
@@ -634,8 +627,15 @@ SEMANTIC_CHECKS = (
 )
 
 
-def _semantic_problems(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> list[Problem]:
-    return [problem for check in SEMANTIC_CHECKS for problem in check(config, bundle)]
+# Problems `pyoci validate` reports but `create` only warns about: config.md asks
+# runtimes to log capabilities they cannot map to the kernel as warnings, not to fail.
+# (A relative mount destination is deprecated but valid: it is taken from "/".)
+LINT_CHECKS = (check_capabilities,)
+
+
+def _semantic_problems(config: dict[str, Any], bundle: "str | os.PathLike[str]",
+                       checks: tuple = SEMANTIC_CHECKS) -> list[Problem]:
+    return [problem for check in checks for problem in check(config, bundle)]
 
 
 def semantic_errors(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> list[str]:
@@ -666,6 +666,6 @@ def validate_bundle(bundle: "str | os.PathLike[str]") -> list[str]:
     if isinstance(config, dict):
         # A field the schema already refused is not reported twice in other words.
         refused = {p.path for p in problems}
-        problems.extend(p for p in _semantic_problems(config, Path(bundle))
+        problems.extend(p for p in _semantic_problems(config, bundle, SEMANTIC_CHECKS + LINT_CHECKS)
                         if p.path not in refused)
     return [f"config.json: {message}" for message in _render_all(problems)]

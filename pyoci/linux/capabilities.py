@@ -103,8 +103,9 @@ def plan_capabilities(caps: Capabilities | None, kernel_last_cap: int | None = N
                       field: str = "process.capabilities") -> CapabilityPlan:
     """Translate names to numbers; skip (with a warning) those the kernel lacks.
 
-    A name pyoci itself does not know is a PyociError naming the field: validation
-    should have refused it before, this keeps a bad config from being half applied.
+    A name pyoci does not know at all is skipped with a warning too: config.md asks
+    runtimes to log what they cannot map to the kernel and not to fail on it
+    (`pyoci validate` reports such names as errors).
     """
     top = last_cap() if kernel_last_cap is None else kernel_last_cap
     caps = caps or Capabilities()
@@ -116,7 +117,10 @@ def plan_capabilities(caps: Capabilities | None, kernel_last_cap: int | None = N
         for i, name in enumerate(names):
             number = CAPABILITY_NUMBERS.get(name)
             if number is None:
-                raise PyociError(f"{field}.{set_name}[{i}]: unknown capability {name!r}")
+                warning = f"{field}.{set_name}[{i}]: unknown capability {name}; skipped"
+                if warning not in warnings:
+                    warnings.append(warning)
+                continue
             if number > top:
                 warning = f"{field}.{set_name}: {name} is not supported by the running kernel; skipped"
                 if warning not in warnings:
