@@ -2,14 +2,16 @@
 
 The tests need a non-root account with subordinate ids. The `test_user` fixture creates
 `pyocitest` (a system account without a home or a login shell) and its /etc/subuid and
-/etc/subgid ranges (300000-365535) when they are missing, and leaves them in place for
-the next run: they are a fixed part of the CI host, like the uidmap package.
+/etc/subgid ranges (300000-365535) when they are missing, and removes what it added at
+the end of the session.
 The venv under /work/main must be readable and executable by that user (it is: every
 directory on the way is 0755); the test's own files live in a world-traversable
 /tmp/pyoci-userns-* directory.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import json
 import os
@@ -41,19 +43,30 @@ def _has_range(path: str, name: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def test_user() -> RootlessUser:
+def test_user() -> Iterator[RootlessUser]:
+    """The unprivileged user, with subordinate id ranges; what this fixture adds to the
+    host's account files it removes again."""
+    created_user = False
+    added_ranges: list[tuple[str, str]] = []
     try:
         entry = pwd.getpwnam(USER)
     except KeyError:
         subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
                         "--shell", "/usr/sbin/nologin", USER], check=True)
+        created_user = True
         entry = pwd.getpwnam(USER)
     ranges = f"{SUB_START}-{SUB_START + SUB_COUNT - 1}"
-    if not _has_range("/etc/subuid", USER):
-        subprocess.run(["usermod", "--add-subuids", ranges, USER], check=True)
-    if not _has_range("/etc/subgid", USER):
-        subprocess.run(["usermod", "--add-subgids", ranges, USER], check=True)
-    return RootlessUser(USER, entry.pw_uid, entry.pw_gid)
+    for path, flag in (("/etc/subuid", "subuids"), ("/etc/subgid", "subgids")):
+        if not _has_range(path, USER):
+            subprocess.run(["usermod", f"--add-{flag}", ranges, USER], check=True)
+            added_ranges.append((flag, ranges))
+    try:
+        yield RootlessUser(USER, entry.pw_uid, entry.pw_gid)
+    finally:
+        for flag, value in added_ranges:
+            subprocess.run(["usermod", f"--del-{flag}", value, USER], check=False)
+        if created_user:
+            subprocess.run(["userdel", USER], check=False)
 
 
 @dataclass
