@@ -46,7 +46,8 @@ def cmd_create(ctx: Context, argv: list[str]) -> int:
     p = _parser("create", "create a container")
     _bundle_options(p)
     a = p.parse_args(argv)
-    from .lifecycle import CreateOptions, create
+    from .lifecycle import create
+    from .options import CreateOptions
     created = create(ctx, a.container_id, CreateOptions(
         bundle=a.bundle, pid_file=a.pid_file, console_socket=a.console_socket,
         preserve_fds=a.preserve_fds, no_pivot=a.no_pivot, no_new_keyring=a.no_new_keyring))
@@ -62,7 +63,8 @@ def cmd_run(ctx: Context, argv: list[str]) -> int:
     p.add_argument("--no-subreaper", "-no-subreaper", action="store_true",
                    help="do not become a subreaper")
     a = p.parse_args(argv)
-    from .lifecycle import RunOptions, run
+    from .lifecycle import run
+    from .options import RunOptions
     return run(ctx, a.container_id, RunOptions(
         bundle=a.bundle, pid_file=a.pid_file, console_socket=a.console_socket,
         preserve_fds=a.preserve_fds, no_pivot=a.no_pivot, no_new_keyring=a.no_new_keyring,

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .log import Log
 
 
-@dataclass
 class Context:
-    root: str
-    log: Log
-    systemd_cgroup: bool = False
-    rootless: bool = False
+    # A plain class: every command builds one, and `state`, `start`, `kill` and
+    # `delete` should not pay for importing dataclasses (and inspect) to do so.
+    def __init__(self, root: str, log: Log, systemd_cgroup: bool = False,
+                 rootless: bool = False) -> None:
+        self.root = root
+        self.log = log
+        self.systemd_cgroup = systemd_cgroup
+        self.rootless = rootless

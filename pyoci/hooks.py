@@ -20,9 +20,10 @@ TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
 if TYPE_CHECKING:
     from typing import Any
 
+    from .spec import Hook
+
 from . import OCI_VERSION
 from .errors import PyociError
-from .spec import Hook
 
 
 class HookFailed(PyociError):

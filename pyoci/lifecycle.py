@@ -10,18 +10,21 @@ import json
 import os
 import select
 import signal
-from dataclasses import dataclass
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
 if TYPE_CHECKING:
     from typing import Any
 
-from . import bootstrap, hooks, sync
+    from .options import CreateOptions, Created, RunOptions
+    from .spec import Spec
+
+# start, state, kill and delete never build a container: what only create needs
+# (the spec's dataclasses, the init, hooks, the sync channel) is imported inside the
+# functions that use it, so those commands start in a fraction of the time.
+
 from .context import Context
 from .errors import ConfigError, PyociError, WrongState
-from .init import InitPlan, run_init
-from .linux import idmap, proc
+from .linux import proc
 from .linux import syscalls as sc
-from .spec import Spec
 from .state import (ContainerDir, ContainerState, StateRoot, check_id, init_alive,
                     public_state, rfc3339_now, status_of, write_pid_file)
 
@@ -75,26 +78,10 @@ def rootfs_path(bundle: str, spec: Spec) -> str:
 
 # --- create ---------------------------------------------------------------------------
 
-@dataclass
-class CreateOptions:
-    bundle: str
-    pid_file: str | None = None
-    console_socket: str | None = None
-    preserve_fds: int = 0
-    no_pivot: bool = False
-    no_new_keyring: bool = False
-    # pyoci's own receiving end instead of a console socket (`run` at a terminal).
-    console_fd: int | None = None
-
-
-@dataclass
-class Created:
-    cdir: ContainerDir
-    state: ContainerState
-    spec: Spec
-
-
 def create(ctx: Context, container_id: str, opts: CreateOptions) -> Created:
+    from . import hooks
+    from .linux import idmap
+
     bundle = os.path.abspath(opts.bundle)
     store = StateRoot(ctx.root)
     check_id(container_id)
@@ -133,7 +120,9 @@ def create(ctx: Context, container_id: str, opts: CreateOptions) -> Created:
                       linux_devices=[(d.type, d.major, d.minor) for d in spec.linux.devices])
         state.cgroup = cgroup.to_state()
         ctx.log.debug("cgroup created")
-        _spawn(ctx, state, spec, cgroup, fifo_fd, opts.preserve_fds, console_fd)
+        extra_fds = pass_listen_fds(spec) + opts.preserve_fds
+        pass_notify_socket(spec)
+        _spawn(ctx, state, spec, cgroup, fifo_fd, extra_fds, console_fd, opts)
         os.close(fifo_fd)
         state.created_ok = True
         cdir.save(state)
@@ -151,6 +140,7 @@ def create(ctx: Context, container_id: str, opts: CreateOptions) -> Created:
     finally:
         if console_sock is not None:
             console_sock.close()
+    from .options import Created
     return Created(cdir, state, spec)
 
 
@@ -167,13 +157,57 @@ def _cgroup_of(state: ContainerState):  # -> cgroups.Cgroup | None
     return cgroup_from_state(state.cgroup)
 
 
+def pass_listen_fds(spec: Spec) -> int:
+    """Socket activation (sd_listen_fds): fds 3.. given to us go on to the container,
+    before the --preserve-fds ones, with LISTEN_FDS and LISTEN_PID=1 as runc sets them."""
+    count = os.environ.get("LISTEN_FDS", "")
+    if not count.isdigit() or os.environ.get("LISTEN_PID", str(os.getpid())) != str(os.getpid()):
+        return 0
+    assert spec.process is not None
+    spec.process.env = [e for e in spec.process.env
+                        if not e.startswith(("LISTEN_FDS=", "LISTEN_PID="))]
+    spec.process.env += [f"LISTEN_FDS={count}", "LISTEN_PID=1"]
+    return int(count)
+
+
+NOTIFY_SOCKET_IN_CONTAINER = "/run/notify/notify.sock"
+
+
+def pass_notify_socket(spec: Spec) -> None:
+    """sd_notify pass-through (podman --sdnotify=container): the caller's NOTIFY_SOCKET is
+    bound into the container and named there, so READY=1 goes straight to the caller's
+    listener. runc proxies it through a socket of its own instead; a bind needs no
+    process of ours to stay behind. Abstract sockets (@name) cannot be bound and are
+    left alone."""
+    host = os.environ.get("NOTIFY_SOCKET", "")
+    if not host.startswith("/") or not os.path.exists(host):
+        return
+    from .spec import Mount
+    assert spec.process is not None
+    spec.mounts.append(Mount(destination=NOTIFY_SOCKET_IN_CONTAINER, type="bind", source=host,
+                             options=["bind", "nosuid", "nodev", "noexec"]))
+    spec.process.env = [e for e in spec.process.env if not e.startswith("NOTIFY_SOCKET=")]
+    spec.process.env.append(f"NOTIFY_SOCKET={NOTIFY_SOCKET_IN_CONTAINER}")
+
+
 def _spawn(ctx: Context, state: ContainerState, spec: Spec, cgroup, fifo_fd: int,
-           preserve_fds: int, console_fd: int = -1) -> None:
+           preserve_fds: int, console_fd: int = -1, opts: CreateOptions | None = None) -> None:
     """Fork the bootstrap child and drive it over the sync channel until the init is ready."""
+    from . import bootstrap, hooks, sync
+    from .init import InitPlan, run_init
+    from .linux import idmap
+
     parent, child = sync.channel_pair()
+    if ctx.log.debugging:
+        child.tracing = True
+        parent.on_debug = ctx.log.debug
+        ctx.log.debug("namespaces: " + ", ".join(
+            f"{ns.type} (join {ns.path})" if ns.path else f"{ns.type} (new)"
+            for ns in spec.linux.namespaces))
     plan = InitPlan(spec=spec, container_id=state.id, bundle=state.bundle, rootfs=state.rootfs,
                     channel=child, fifo_fd=fifo_fd, preserve_fds=preserve_fds,
-                    console_fd=console_fd)
+                    console_fd=console_fd, no_pivot=bool(opts and opts.no_pivot),
+                    no_new_keyring=bool(opts and opts.no_new_keyring))
     pid = os.fork()
     if pid == 0:
         parent.close()
@@ -185,6 +219,7 @@ def _spawn(ctx: Context, state: ContainerState, spec: Spec, cgroup, fifo_fd: int
         user_ns = spec.linux.namespace("user")
         if user_ns is not None and not user_ns.path:
             parent.expect(sync.USERNS_READY)
+            ctx.log.debug("user namespace made; writing its id maps")
             idmap.write_maps(pid, spec.linux.uid_mappings, spec.linux.gid_mappings)
             parent.send(sync.MAPPED)
         state.pid = parent.expect(sync.PID)["pid"]
@@ -198,9 +233,12 @@ def _spawn(ctx: Context, state: ContainerState, spec: Spec, cgroup, fifo_fd: int
                 hook_state = hooks.hook_state(state.id, state.pid, state.bundle,
                                               state.annotations, "created")
                 hooks.run_hooks(spec.hooks.prestart, "prestart", hook_state)
+                ctx.log.debug(f"prestart hooks done ({len(spec.hooks.prestart)})")
                 hooks.run_hooks(spec.hooks.create_runtime, "createRuntime", hook_state)
+                ctx.log.debug(f"createRuntime hooks done ({len(spec.hooks.create_runtime)})")
                 hooks.run_hooks_in_namespaces(spec.hooks.create_container, "createContainer",
                                               hook_state, state.pid)
+                ctx.log.debug(f"createContainer hooks done ({len(spec.hooks.create_container)})")
                 parent.send(sync.HOOKS_DONE)
         ctx.log.debug("init ready")
     finally:
@@ -254,6 +292,8 @@ def _start_refusal(status: str) -> str:
 
 def release(cdir: ContainerDir, state: ContainerState) -> None:
     """Open the exec fifo: the init, blocked on its other end, goes on to execve."""
+    from . import hooks
+
     fifo = os.open(cdir.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     pidfd = sc.pidfd_open(state.pid)
     try:
@@ -277,6 +317,8 @@ def release(cdir: ContainerDir, state: ContainerState) -> None:
 
 
 def run_poststart(ctx: Context, cdir: ContainerDir, state: ContainerState) -> None:
+    from . import hooks
+
     spec_hooks = state.config.get("hooks") or {}
     if not spec_hooks.get("poststart"):
         return
@@ -428,6 +470,7 @@ def destroy(ctx: Context, cdir: ContainerDir, state: ContainerState) -> None:
     poststop = (state.config.get("hooks") or {}).get("poststop")
     cdir.remove()
     if poststop:
+        from . import hooks
         from .spec import load_spec
         hooks.run_hooks(load_spec(state.config).hooks.poststop, "poststop",
                         hooks.hook_state(state.id, 0, state.bundle, state.annotations, "stopped"),
@@ -435,13 +478,6 @@ def destroy(ctx: Context, cdir: ContainerDir, state: ContainerState) -> None:
 
 
 # --- run ------------------------------------------------------------------------------
-
-@dataclass
-class RunOptions(CreateOptions):
-    detach: bool = False
-    keep: bool = False
-    no_subreaper: bool = False
-
 
 def run(ctx: Context, container_id: str, opts: RunOptions) -> int:
     """create + start; in the foreground, wait and return the program's exit status."""

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, field
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
 if TYPE_CHECKING:
     from typing import Any
@@ -34,23 +33,41 @@ def check_id(container_id: str) -> None:
         raise PyociError(f"invalid container ID format: {container_id!r}")
 
 
-@dataclass
 class ContainerState:
-    """What create records; the private half of the state (the public one is derived)."""
+    """What create records; the private half of the state (the public one is derived).
 
-    id: str
-    bundle: str
-    rootfs: str
-    created: str
-    pid: int = 0
-    start_time: int = 0
-    owner: str = ""
-    annotations: dict[str, str] = field(default_factory=dict)
-    cgroup: dict[str, Any] | None = None
-    # config.json as it was at create: hooks for delete, the process for exec.
-    config: dict[str, Any] = field(default_factory=dict)
-    # False until create finished: a half-made container is `creating`.
-    created_ok: bool = False
+    A plain class rather than a dataclass: every command loads one, and the light
+    ones (state, start, kill, delete) should not import dataclasses to do it.
+    """
+
+    FIELDS = ("id", "bundle", "rootfs", "created", "pid", "start_time", "owner",
+              "annotations", "cgroup", "config", "created_ok")
+
+    def __init__(self, id: str, bundle: str, rootfs: str, created: str, pid: int = 0,
+                 start_time: int = 0, owner: str = "",
+                 annotations: dict[str, str] | None = None,
+                 cgroup: dict[str, Any] | None = None,
+                 config: dict[str, Any] | None = None, created_ok: bool = False) -> None:
+        self.id = id
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.created = created
+        self.pid = pid
+        self.start_time = start_time  # of the init, in clock ticks: tells a recycled pid
+        self.owner = owner
+        self.annotations = annotations or {}
+        self.cgroup = cgroup
+        # config.json as it was at create: hooks for delete, the process for exec.
+        self.config = config or {}
+        # False until create finished: a half-made container is `creating`.
+        self.created_ok = created_ok
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.FIELDS}
+
+    @classmethod
+    def from_json(cls, saved: dict[str, Any]) -> "ContainerState":
+        return cls(**{name: saved[name] for name in cls.FIELDS if name in saved})
 
 
 def rfc3339_now() -> str:
@@ -76,14 +93,14 @@ class ContainerDir:
     def load(self) -> ContainerState | None:
         try:
             with open(self.file(STATE_FILE)) as f:
-                return ContainerState(**json.load(f))
+                return ContainerState.from_json(json.load(f))
         except FileNotFoundError:
             return None
 
     def save(self, state: ContainerState) -> None:
         tmp = self.file(STATE_FILE + ".tmp")
         with open(tmp, "w") as f:
-            json.dump(asdict(state), f)
+            json.dump(state.to_json(), f)
         os.rename(tmp, self.file(STATE_FILE))
 
     def remove(self) -> None:

@@ -7,7 +7,6 @@ few kilobytes and need no extra syscalls beyond one open/read each.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 from pyoci.errors import PyociError
 
@@ -20,20 +19,31 @@ KNOWN_V1 = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio",
             "net_cls", "net_prio", "hugetlb", "perf_event", "rdma", "misc", "name=systemd")
 
 
-@dataclass(frozen=True)
+# Plain classes, not dataclasses: every pyoci command touches a cgroup, and the light
+# ones (state, start, kill) should not import dataclasses and inspect for it.
+
 class Hierarchy:
-    mountpoint: str       # where it is mounted, e.g. /sys/fs/cgroup/memory
-    mount_root: str       # the cgroup path the mount shows at its top (not "/" inside a cgroupns)
-    controllers: tuple[str, ...]  # v1: controllers co-mounted here; unified: ()
+    def __init__(self, mountpoint: str, mount_root: str, controllers: tuple[str, ...]) -> None:
+        self.mountpoint = mountpoint    # where it is mounted, e.g. /sys/fs/cgroup/memory
+        self.mount_root = mount_root    # the cgroup path at its top (not "/" inside a cgroupns)
+        self.controllers = controllers  # v1: controllers co-mounted here; unified: ()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Hierarchy) and (self.mountpoint, self.mount_root, self.controllers) \
+            == (other.mountpoint, other.mount_root, other.controllers)
+
+    def __repr__(self) -> str:
+        return f"Hierarchy({self.mountpoint!r}, {self.mount_root!r}, {self.controllers!r})"
 
 
-@dataclass(frozen=True)
 class Layout:
     """`mode` is "v1", "v2" or "hybrid" (v1 controllers plus a cgroup2 tree beside them)."""
 
-    mode: str
-    v1: dict[str, Hierarchy] = field(default_factory=dict)  # controller -> its hierarchy
-    unified: Hierarchy | None = None
+    def __init__(self, mode: str, v1: dict[str, Hierarchy] | None = None,
+                 unified: Hierarchy | None = None) -> None:
+        self.mode = mode
+        self.v1 = v1 if v1 is not None else {}  # controller -> its hierarchy
+        self.unified = unified
 
     def hierarchy(self, key: str) -> Hierarchy | None:
         return self.unified if key == UNIFIED else self.v1.get(key)

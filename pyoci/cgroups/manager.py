@@ -10,7 +10,6 @@ import errno
 import os
 import signal
 import time
-from dataclasses import dataclass, field
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
 if TYPE_CHECKING:
     from typing import Any
@@ -23,15 +22,18 @@ _FREEZE_TRIES = 1000        # x 1-10 ms: a freeze normally settles in well under
 _RMDIR_TRIES = 10
 
 
-@dataclass
 class Cgroup:
-    container_id: str
-    mode: str                         # "v1", "v2", "hybrid"
-    dirs: dict[str, str]              # hierarchy key (controller, "name=systemd", "") -> dir
-    tops: dict[str, str]              # hierarchy key -> mountpoint (for subtree_control)
-    made: list[str] = field(default_factory=list)   # directories create() made, parents first
-    resources: dict[str, Any] = field(default_factory=dict)  # effective linux.resources JSON
-    rootless: bool = False
+    # A plain class (see layout.py): the light commands build one from state.json.
+    def __init__(self, container_id: str, mode: str, dirs: dict[str, str],
+                 tops: dict[str, str], made: list[str] | None = None,
+                 resources: dict[str, Any] | None = None, rootless: bool = False) -> None:
+        self.container_id = container_id
+        self.mode = mode                    # "v1", "v2", "hybrid"
+        self.dirs = dirs                    # hierarchy key (controller, "name=systemd", "") -> dir
+        self.tops = tops                    # hierarchy key -> mountpoint (for subtree_control)
+        self.made = made if made is not None else []   # directories create() made, parents first
+        self.resources = resources if resources is not None else {}  # effective linux.resources
+        self.rootless = rootless
 
     # --- persistence ---------------------------------------------------------------
 
