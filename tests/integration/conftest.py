@@ -26,6 +26,7 @@ from .engines import (CRI_CGROUP, CTR_NAMESPACE, IMAGE, PAUSE_IMAGE, PODMAN_CGRO
                       wait_gone)
 
 pytestmark = pytest.mark.integration
+HARDWIRED_ENGINE_PATHS = ("/var/lib/containers", "/run/containerd")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -48,16 +49,17 @@ def engine_runtime() -> str:
 
 @pytest.fixture(scope="session")
 def workdir() -> Iterator[Path]:
-    # containers/image keeps a blob-info cache in /var/lib/containers whatever the
-    # storage config says; remove it if the tests made it.
-    had_var_lib = Path("/var/lib/containers").exists()
+    # Two host paths no setting moves: containers/image's blob-info cache in
+    # /var/lib/containers, and the shim sockets' dir /run/containerd/s (containerd 1.6).
+    # Removed again when the tests made them.
+    made_here = [p for p in HARDWIRED_ENGINE_PATHS if not Path(p).exists()]
     path = make_workdir()
     try:
         yield path
     finally:
         remove_workdir(path)
-        if not had_var_lib:
-            shutil.rmtree("/var/lib/containers", ignore_errors=True)
+        for p in made_here:
+            shutil.rmtree(p, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

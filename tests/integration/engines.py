@@ -210,6 +210,10 @@ class Podman:
         for d in ("root", "runroot", "tmp", "net", "volumes"):
             (w / d).mkdir(parents=True, exist_ok=True)
         name = runtime_name(self.runtime)
+        # pyoci and runc side by side, so one storage serves both (bench/engines.py).
+        binaries = {runtime_name(b): b for b in (runtime_binary("pyoci"), runtime_binary("runc"))}
+        binaries[name] = self.runtime
+        runtimes = "\n".join(f'{n} = ["{b}"]' for n, b in binaries.items())
         ulimits = ", ".join(f'"{u}"' for u in ULIMITS)
         (w / "containers.conf").write_text(f"""\
 [containers]
@@ -230,7 +234,7 @@ runtime = "{name}"
 runtime_supports_json = ["pyoci", "runc", "crun"]
 
 [engine.runtimes]
-{name} = ["{self.runtime}"]
+{runtimes}
 
 [network]
 network_config_dir = "{w}/net"
@@ -380,8 +384,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         return run_cmd(["ctr", "--address", str(self.socket), "--namespace", namespace, *args],
                        timeout=timeout, input=input)
 
-    def run_flags(self) -> list[str]:
-        return ["--runc-binary", self.runtime, "--runc-root", str(self.runc_root)]
+    def run_flags(self, binary: str | None = None) -> list[str]:
+        return ["--runc-binary", binary or self.runtime, "--runc-root", str(self.runc_root),
+                "--fifo-dir", str(self.workdir / "fifo")]
 
     def import_image(self, archive: Path, namespace: str) -> None:
         r = self.ctr("images", "import", str(archive), namespace=namespace, timeout=120)

@@ -80,7 +80,7 @@ def test_detached_task_exec_kill_and_delete(ctr: CtrTest) -> None:
     assert r.returncode == 0, r.stderr
     _wait_task_status(ctr, name, "RUNNING")
 
-    ex = ctr("tasks", "exec", "--exec-id", "e1", name, "sh", "-c", "echo from-exec; exit 4")
+    ex = ctr("tasks", "exec", "--fifo-dir", str(ctr.daemon.workdir / "fifo"), "--exec-id", "e1", name, "sh", "-c", "echo from-exec; exit 4")
     assert ex.returncode == 4, ex.stderr
     assert ex.stdout == "from-exec\n"
 
@@ -107,7 +107,7 @@ def test_exec_with_a_tty(ctr: CtrTest) -> None:
     _wait_task_status(ctr, name, "RUNNING")
     from .conftest import run_in_pty
     code, out = run_in_pty(["ctr", "--address", str(ctr.daemon.socket), "--namespace", CTR_NAMESPACE,
-                            "tasks", "exec", "-t", "--exec-id", "t1", name, "sh", "-c", "tty; exit 3"],
+                            "tasks", "exec", "--fifo-dir", str(ctr.daemon.workdir / "fifo"), "-t", "--exec-id", "t1", name, "sh", "-c", "tty; exit 3"],
                            {}, timeout=30)
     assert code == 3, out
     assert "/dev/pts/" in out

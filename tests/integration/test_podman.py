@@ -197,3 +197,76 @@ def test_create_then_start_attached(podman: PodmanTest) -> None:
     assert started.returncode == 2, started.stderr
     assert "created-then-started" in started.stdout
     assert podman("rm", name).returncode == 0
+
+
+def test_update_changes_a_running_containers_limits(podman: PodmanTest) -> None:
+    """podman update calls the runtime's `update --resources=<file>`."""
+    name = podman.new()
+    assert podman.run("-d", "--memory", "64m", IMAGE, "sleep", "1000", name=name).returncode == 0
+    r = podman("update", "--memory", "96m", "--cpu-period", "100000", "--cpu-quota", "50000", name)
+    assert r.returncode == 0, r.stderr
+    cid = podman.cid(name)
+    base = f"/sys/fs/cgroup/%s/pyoci-it-podman/libpod-{cid}/%s"
+    with open(base % ("memory", "memory.limit_in_bytes")) as f:
+        assert f.read().strip() == str(96 * 1024 * 1024)
+    with open(base % ("cpu", "cpu.cfs_quota_us")) as f:
+        assert f.read().strip() == "50000"
+
+
+def test_init_runs_catatonit_as_pid_1(podman: PodmanTest) -> None:
+    name = podman.new()
+    assert podman.run("-d", "--init", IMAGE, "sleep", "1000", name=name).returncode == 0
+    r = podman("exec", name, "cat", "/proc/1/cmdline")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\0")[0] == "/run/podman-init"  # catatonit, bind-mounted by podman
+    # catatonit passes SIGTERM on to sleep, which dies of it: no escalation needed.
+    assert podman("stop", "--time", "30", name).returncode == 0
+    assert podman.inspect(name, "{{.State.ExitCode}}") == "143"
+
+
+def test_join_another_containers_namespaces(podman: PodmanTest) -> None:
+    """--ipc/--pid/--uts container:X are namespaces joined by path (/proc/<pid>/ns/...)."""
+    first = podman.new()
+    assert podman.run("-d", "--hostname", "first-host", IMAGE, "sleep", "1000",
+                      name=first).returncode == 0
+    r = podman.run("--rm", "--ipc", f"container:{first}", "--pid", f"container:{first}",
+                   "--uts", f"container:{first}", IMAGE, "sh", "-c", "hostname; ps -o comm")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split()
+    assert lines[0] == "first-host"
+    assert lines.count("sleep") == 1 and "ps" in lines
+
+
+def test_bind_mounted_volume_and_tmpfs(podman: PodmanTest, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "in").write_text("from the host\n")
+    r = podman.run("--rm", "-v", f"{tmp_path}:/data", "--tmpfs", "/scratch:size=1m", IMAGE, "sh", "-c",
+                   "cat /data/in; echo from-container >/data/out; grep ' /scratch ' /proc/mounts")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("from the host\n")
+    assert "tmpfs" in r.stdout and "size=1024k" in r.stdout
+    assert (tmp_path / "out").read_text() == "from-container\n"
+    ro = podman.run("--rm", "-v", f"{tmp_path}:/data:ro", IMAGE, "touch", "/data/x")
+    assert ro.returncode != 0
+    assert "Read-only file system" in ro.stderr
+
+
+def test_privileged_container_has_every_capability_and_no_seccomp(podman: PodmanTest) -> None:
+    r = podman.run("--rm", "--privileged", IMAGE, "sh", "-c",
+                   "grep -E '^(CapBnd|Seccomp):' /proc/self/status; ls /dev | grep -c .")
+    assert r.returncode == 0, r.stderr
+    status = dict(line.split(":\t") for line in r.stdout.splitlines() if ":\t" in line)
+    with open("/proc/self/status") as f:
+        host = dict(line.rstrip("\n").split(":\t") for line in f if line.startswith("CapBnd"))
+    assert status["CapBnd"] == host["CapBnd"]
+    assert status["Seccomp"] == "0"
+
+
+def test_restart_a_stopped_container(podman: PodmanTest) -> None:
+    name = podman.new()
+    assert podman.run("-d", IMAGE, "sh", "-c", "echo run; sleep 1000", name=name).returncode == 0
+    assert podman("restart", "--time", "0", name).returncode == 0
+    podman.wait_status(name, "running")
+    deadline = time.monotonic() + 10
+    while podman("logs", name).stdout.count("run") < 2:
+        assert time.monotonic() < deadline, podman("logs", name).stdout
+        time.sleep(0.1)
