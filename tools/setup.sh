@@ -22,7 +22,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
     /usr/bin/python3 -m venv .venv
 fi
-.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/pip install -q --disable-pip-version-check --config-settings editable_mode=compat -e '.[test]'
 # PYTHONDONTWRITEBYTECODE may be set in the caller's environment: compile once here
 # so no pyoci call ever compiles source on its start-up path.
 .venv/bin/python -m compileall -q pyoci >/dev/null
