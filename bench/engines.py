@@ -6,7 +6,7 @@ the medians and the pyoci/runc ratio as a table. The engines are set up as for t
 integration tests (tests/integration/install-engines.sh first), in a temp dir that
 is removed afterwards.
 
-    .venv/bin/python bench/engines.py [-n ROUNDS] [--warmup N]
+    .venv/bin/python bench/engines.py [-n ROUNDS] [--warmup N] [--pyoci PATH]
 """
 
 from __future__ import annotations
@@ -78,8 +78,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", "--rounds", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--pyoci", default=runtime_binary("pyoci"), help="the pyoci executable to time")
     a = ap.parse_args()
-    binaries = {r: runtime_binary(r) for r in RUNTIMES}
+    binaries = {"pyoci": a.pyoci, "runc": runtime_binary("runc")}
     workdir = make_workdir()
     podman = daemon = None
     try:

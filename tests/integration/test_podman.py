@@ -270,3 +270,21 @@ def test_restart_a_stopped_container(podman: PodmanTest) -> None:
     while podman("logs", name).stdout.count("run") < 2:
         assert time.monotonic() < deadline, podman("logs", name).stdout
         time.sleep(0.1)
+
+
+def test_more_run_options_reach_the_container(podman: PodmanTest) -> None:
+    r = podman.run("--rm", "--cgroupns", "private", "--sysctl", "kernel.msgmax=4096",
+                   "--oom-score-adj", "100", "--cpus", "0.5", "--shm-size", "4m",
+                   "--device", "/dev/null:/dev/mynull", "--cap-drop", "all",
+                   "--security-opt", "no-new-privileges", IMAGE, "sh", "-c",
+                   "grep memory /proc/self/cgroup; cat /proc/sys/kernel/msgmax /proc/self/oom_score_adj "
+                   "/sys/fs/cgroup/cpu/cpu.cfs_quota_us; grep ' /dev/shm ' /proc/mounts; "
+                   "echo x >/dev/mynull && echo wrote-mynull; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].endswith(":memory:/")  # its own cgroup is the root of its cgroup ns
+    assert lines[1:4] == ["4096", "100", "50000"]
+    assert "size=4096k" in lines[4]
+    assert lines[5] == "wrote-mynull"
+    assert lines[6].split() == ["CapEff:", "0000000000000000"]
+    assert lines[7].split() == ["NoNewPrivs:", "1"]
