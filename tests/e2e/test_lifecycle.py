@@ -207,3 +207,20 @@ def test_executable_is_found_in_the_containers_path(runtime: Runtime, bundle: Bu
     assert r.returncode != 0
     assert "executable file not found in $PATH" in r.stderr
     assert runtime("state", cid).returncode != 0
+
+
+def test_200_create_start_delete_cycles_leave_nothing(runtime: Runtime, bundle: Bundle) -> None:
+    """Every cycle's cgroup directories, state and processes are gone again: the
+    `runtime` fixture checks the cgroup tree and the mount table afterwards."""
+    bundle.config["linux"]["resources"] = {"memory": {"limit": 64 << 20}, "pids": {"limit": 64}}
+    bundle.set_args("true")
+    for i in range(200):
+        cid = f"cycle-{i}"
+        assert runtime("create", "--bundle", str(bundle.path), cid).returncode == 0
+        assert runtime("start", cid).returncode == 0
+        runtime.wait_status(cid, "stopped")
+        r = runtime("delete", cid)
+        assert r.returncode == 0, r.stderr
+    assert not runtime.root.exists() or os.listdir(runtime.root) == []
+    cgroup = bundle.config["linux"]["cgroupsPath"].strip("/")
+    assert [d for d in os.listdir("/sys/fs/cgroup") if os.path.exists(f"/sys/fs/cgroup/{d}/{cgroup}")] == []
