@@ -25,10 +25,14 @@ TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
 if TYPE_CHECKING:
     from typing import NoReturn
 
-from . import sync
+# Everything the joining child runs is imported here, up front: once it is in the
+# container's mount namespace the host's site-packages (and stdlib) are out of reach.
+from . import console, hardening, sync
 from .context import Context
 from .errors import PyociError, UsageError, WrongState
 from .linux import syscalls as sc
+from .init import find_executable, process_env, switch_user
+from .linux import exec_hygiene
 from .spec import Capabilities, Process, Spec
 
 RUNTIME_FAILURE = 255
@@ -281,10 +285,6 @@ def _helper(ctx: Context, spec: Spec, container_id: str, bundle: str, init_pid: 
 
 def _program(spec: Spec, security, channel: sync.Channel, console_fd: int,  # noqa: ANN001
              preserve_fds: int) -> NoReturn:
-    from . import console, hardening
-    from .init import find_executable, process_env, switch_user
-    from .linux import exec_hygiene
-
     process = spec.process
     assert process is not None
     try:

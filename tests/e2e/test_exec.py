@@ -175,9 +175,10 @@ def test_exec_preserve_fds(rt: Runtime, running: str, tmp_path: Path) -> None:
     secret.write_text("handed-over\n")
     fd = os.open(secret, os.O_RDONLY)
     try:
-        os.dup2(fd, 3, inheritable=True)
-        r = rt("exec", "--preserve-fds", "1", running, "cat", "/proc/self/fd/3", pass_fds=(3,))
+        # fd 3 of pytest itself is in use (its output capture): place the file there in
+        # the runtime's process only.
+        r = rt("exec", "--preserve-fds", "1", running, "cat", "/proc/self/fd/3",
+               pass_fds=(3,), preexec_fn=lambda: os.dup2(fd, 3))
     finally:
-        os.close(3)
         os.close(fd)
     assert (r.returncode, r.stdout) == (0, "handed-over\n"), r.stderr
