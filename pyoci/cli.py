@@ -256,6 +256,15 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     except KeyboardInterrupt:
         return 130
+    except Exception as err:  # noqa: BLE001
+        # A bug, but still one line in --log: containerd reports the last JSON error
+        # entry, and a traceback instead hides the cause ("unable to retrieve OCI
+        # runtime error"). Where it happened is kept for the bug report.
+        import traceback
+        frame = traceback.extract_tb(err.__traceback__)[-1]
+        _report(log, f"internal error: {type(err).__name__}: {err} "
+                     f"(at {os.path.basename(frame.filename)}:{frame.lineno})")
+        return 1
 
 
 def _report(log: Log, message: str) -> None:
