@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 from .conftest import PodmanTest
@@ -177,12 +178,20 @@ def test_default_seccomp_profile_and_capabilities_are_in_force(podman: PodmanTes
 def test_limits_the_host_forbids_fail_with_a_clear_message(podman: PodmanTest) -> None:
     """podman's own root default (nofile 1048576) needs CAP_SYS_RESOURCE, which these
     hosts lack: the runtime must say EPERM on setrlimit, not something vague."""
-    r = podman.run("--rm", "--ulimit", "nofile=1048576:1048576", IMAGE, "true")
+    name = podman.new()
+    r = podman.run("--ulimit", "nofile=1048576:1048576", IMAGE, "true", name=name)
     assert r.returncode != 0
     err = r.stderr.lower()
     assert "operation not permitted" in err, r.stderr
     assert "rlimit" in err, r.stderr
     assert "eof" not in err, r.stderr
+    # The runtime is named in runtime_supports_json, so podman gave it --log-format=json
+    # --log <userdata>/oci-log and read the error from there: one JSON object.
+    userdata = podman.podman.workdir / "runroot" / "overlay-containers" / podman.cid(name) / "userdata"
+    entries = [json.loads(line) for line in (userdata / "oci-log").read_text().splitlines()]
+    assert len(entries) == 1, entries
+    assert entries[0]["level"] == "error"
+    assert "operation not permitted" in entries[0]["msg"]
     # And the tests' limits are what the container gets.
     ok = podman.run("--rm", IMAGE, "sh", "-c", "ulimit -n")
     assert ok.out == ULIMITS[0].split("=")[1].split(":")[0], ok.stderr
