@@ -6,7 +6,7 @@ import json
 import time
 
 from .conftest import PodmanTest
-from .engines import IMAGE, ULIMITS
+from .engines import IMAGE, ULIMITS, runtime_name
 
 
 def test_run_prints_output_and_returns_the_exit_code(podman: PodmanTest) -> None:
@@ -192,6 +192,12 @@ def test_limits_the_host_forbids_fail_with_a_clear_message(podman: PodmanTest) -
     assert len(entries) == 1, entries
     assert entries[0]["level"] == "error"
     assert "operation not permitted" in entries[0]["msg"]
+    # The same trap as CRI's sandbox oomScoreAdj -998.
+    oom = podman.run("--rm", "--oom-score-adj", "-998", IMAGE, "true")
+    assert oom.returncode != 0
+    if runtime_name(podman.podman.runtime) == "pyoci":
+        # (runc 1.1.5 says only "can't get final child's PID from pipe: EOF" here.)
+        assert "oomScoreAdj -998" in oom.stderr and "CAP_SYS_RESOURCE" in oom.stderr, oom.stderr
     # And the tests' limits are what the container gets.
     ok = podman.run("--rm", IMAGE, "sh", "-c", "ulimit -n")
     assert ok.out == ULIMITS[0].split("=")[1].split(":")[0], ok.stderr
