@@ -22,8 +22,8 @@ import pytest
 
 from .engines import (CRI_CGROUP, CTR_NAMESPACE, IMAGE, PAUSE_IMAGE, PODMAN_CGROUP, Containerd,
                       Podman, Result, container_cgroups, default_state_root, make_workdir,
-                      mounts_under, new_name, pids_mentioning, remove_workdir, runtime_binary,
-                      wait_gone)
+                      mounts_under, new_name, pids_mentioning, remove_workdir,
+                      runtime_binary, wait_gone)
 
 pytestmark = pytest.mark.integration
 HARDWIRED_ENGINE_PATHS = ("/var/lib/containers", "/run/containerd")
@@ -215,6 +215,12 @@ class CtrTest:
         return self.daemon.ctr("run", *self.daemon.run_flags(), *options, IMAGE, name, *cmd,
                                timeout=timeout, input=input)
 
+    def exec_argv(self, name: str, exec_id: str, *cmd: str, tty: bool = False) -> list[str]:
+        """`ctr tasks exec`, its fifos in our temp dir."""
+        return ["ctr", "--address", str(self.daemon.socket), "--namespace", CTR_NAMESPACE, "tasks",
+                "exec", "--fifo-dir", str(self.daemon.workdir / "fifo"), *(["-t"] if tty else []),
+                "--exec-id", exec_id, name, *cmd]
+
     def run_in_pty(self, *options: str, cmd: tuple[str, ...], timeout: float = 60) -> tuple[int, str]:
         name = self.new()
         argv = ["ctr", "--address", str(self.daemon.socket), "--namespace", CTR_NAMESPACE, "run",
@@ -237,7 +243,8 @@ def ctr(containerd_engine: Containerd) -> Iterator[CtrTest]:
         shims = [p for n in ct.names for p in pids_mentioning(f"-id {n} ")]
         wait_gone(shims, timeout=15)
         state_root = containerd_engine.runc_root / CTR_NAMESPACE
-        leftover = [n for n in ct.names if n in containerd_engine.ctr("containers", "ls", "-q").stdout.split()]
+        containers = containerd_engine.ctr("containers", "ls", "-q").stdout.split()
+        leftover = [n for n in ct.names if n in containers]
         assert not leftover, f"containerd could not remove: {leftover}"
         assert not [n for n in ct.names if (state_root / n).exists()], f"state left in {state_root}"
         assert not container_cgroups(f"/{CTR_NAMESPACE}", ignore=()), "cgroups left behind"

@@ -154,7 +154,8 @@ class RuntimeService:
     def close(self) -> None:
         self.channel.close()
 
-    def call(self, method: str, request: Message, timeout: float | None = None) -> dict[int, list[int | bytes]]:
+    def call(self, method: str, request: Message, timeout: float | None = None
+             ) -> dict[int, list[int | bytes]]:
         stub = self.channel.unary_unary(SERVICE + method, request_serializer=encode,
                                         response_deserializer=decode)
         return stub(request, timeout=timeout or self.timeout)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .conftest import CtrTest
-from .engines import CTR_NAMESPACE
+from .conftest import CtrTest, run_in_pty
+from .engines import CTR_NAMESPACE, run_cmd
 
 
 def test_run_prints_output_and_returns_the_exit_code(ctr: CtrTest) -> None:
@@ -80,7 +80,7 @@ def test_detached_task_exec_kill_and_delete(ctr: CtrTest) -> None:
     assert r.returncode == 0, r.stderr
     _wait_task_status(ctr, name, "RUNNING")
 
-    ex = ctr("tasks", "exec", "--fifo-dir", str(ctr.daemon.workdir / "fifo"), "--exec-id", "e1", name, "sh", "-c", "echo from-exec; exit 4")
+    ex = run_cmd(ctr.exec_argv(name, "e1", "sh", "-c", "echo from-exec; exit 4"))
     assert ex.returncode == 4, ex.stderr
     assert ex.stdout == "from-exec\n"
 
@@ -105,10 +105,8 @@ def test_exec_with_a_tty(ctr: CtrTest) -> None:
     name = ctr.new()
     assert ctr.run("-d", cmd=("sleep", "1000"), name=name).returncode == 0
     _wait_task_status(ctr, name, "RUNNING")
-    from .conftest import run_in_pty
-    code, out = run_in_pty(["ctr", "--address", str(ctr.daemon.socket), "--namespace", CTR_NAMESPACE,
-                            "tasks", "exec", "--fifo-dir", str(ctr.daemon.workdir / "fifo"), "-t", "--exec-id", "t1", name, "sh", "-c", "tty; exit 3"],
-                           {}, timeout=30)
+    code, out = run_in_pty(ctr.exec_argv(name, "t1", "sh", "-c", "tty; exit 3", tty=True), {},
+                           timeout=30)
     assert code == 3, out
     assert "/dev/pts/" in out
     assert ctr("tasks", "kill", "--signal", "SIGKILL", name).returncode == 0

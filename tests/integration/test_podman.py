@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from .conftest import PodmanTest
 from .engines import IMAGE, ULIMITS, runtime_name
@@ -57,8 +58,8 @@ def test_exec_into_a_detached_container(podman: PodmanTest) -> None:
 
 def test_pause_and_unpause_freeze_the_container(podman: PodmanTest) -> None:
     name = podman.new()
-    assert podman.run("-d", IMAGE, "sh", "-c", "i=0; while :; do i=$((i+1)); echo $i >/tmp/tick; sleep 0.05; done",
-                      name=name).returncode == 0
+    ticker = "i=0; while :; do i=$((i+1)); echo $i >/tmp/tick; sleep 0.05; done"
+    assert podman.run("-d", IMAGE, "sh", "-c", ticker, name=name).returncode == 0
     cid = podman.cid(name)
     assert podman("pause", name).returncode == 0
     podman.wait_status(name, "paused")
@@ -252,7 +253,7 @@ def test_join_another_containers_namespaces(podman: PodmanTest) -> None:
     assert lines.count("sleep") == 1 and "ps" in lines
 
 
-def test_bind_mounted_volume_and_tmpfs(podman: PodmanTest, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_bind_mounted_volume_and_tmpfs(podman: PodmanTest, tmp_path: Path) -> None:
     (tmp_path / "in").write_text("from the host\n")
     r = podman.run("--rm", "-v", f"{tmp_path}:/data", "--tmpfs", "/scratch:size=1m", IMAGE, "sh", "-c",
                    "cat /data/in; echo from-container >/data/out; grep ' /scratch ' /proc/mounts")
@@ -294,7 +295,8 @@ def test_more_run_options_reach_the_container(podman: PodmanTest) -> None:
                    "--security-opt", "no-new-privileges", IMAGE, "sh", "-c",
                    "grep memory /proc/self/cgroup; cat /proc/sys/kernel/msgmax /proc/self/oom_score_adj "
                    "/sys/fs/cgroup/cpu/cpu.cfs_quota_us; grep ' /dev/shm ' /proc/mounts; "
-                   "echo x >/dev/mynull && echo wrote-mynull; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status")
+                   "echo x >/dev/mynull && echo wrote-mynull; "
+                   "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].endswith(":memory:/")  # its own cgroup is the root of its cgroup ns
