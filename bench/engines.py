@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.integration.engines import (CTR_NAMESPACE, IMAGE, Containerd, Podman,  # noqa: E402
-                                       make_workdir, new_name, remove_workdir, runtime_binary)
+                                       engine_workdir, new_name, runtime_binary)
 
 RUNTIMES = ("pyoci", "runc")
 
@@ -81,29 +81,28 @@ def main() -> int:
     ap.add_argument("--pyoci", default=runtime_binary("pyoci"), help="the pyoci executable to time")
     a = ap.parse_args()
     binaries = {"pyoci": a.pyoci, "runc": runtime_binary("runc")}
-    workdir = make_workdir()
-    podman = daemon = None
-    try:
-        podman = Podman(workdir / "podman", binaries["pyoci"]).setup()
-        podman.build_images()
-        archive = podman.save(IMAGE, workdir / "busybox.tar")
-        daemon = Containerd(workdir / "containerd", binaries["pyoci"]).start()
-        daemon.import_image(archive, CTR_NAMESPACE)
-        cases = {
-            "podman run --rm true": {r: podman_run(dataclasses.replace(podman, runtime=b))
-                                     for r, b in binaries.items()},
-            "ctr run --rm true": {r: ctr_run(daemon, b) for r, b in binaries.items()},
-        }
-        times = measure(cases, a.rounds, a.warmup)
-        print(f"{a.rounds} rounds each (after {a.warmup} warm-up), runtimes alternating")
-        print(table(times))
-    finally:
-        if daemon is not None:
-            daemon.remove_all(CTR_NAMESPACE)
-            daemon.stop()
-        if podman is not None:
-            podman.teardown()
-        remove_workdir(workdir)
+    with engine_workdir() as workdir:
+        podman = daemon = None
+        try:
+            podman = Podman(workdir / "podman", binaries["pyoci"]).setup()
+            podman.build_images()
+            archive = podman.save(IMAGE, workdir / "busybox.tar")
+            daemon = Containerd(workdir / "containerd", binaries["pyoci"]).start()
+            daemon.import_image(archive, CTR_NAMESPACE)
+            cases = {
+                "podman run --rm true": {r: podman_run(dataclasses.replace(podman, runtime=b))
+                                         for r, b in binaries.items()},
+                "ctr run --rm true": {r: ctr_run(daemon, b) for r, b in binaries.items()},
+            }
+            times = measure(cases, a.rounds, a.warmup)
+            print(f"{a.rounds} rounds each (after {a.warmup} warm-up), runtimes alternating")
+            print(table(times))
+        finally:
+            if daemon is not None:
+                daemon.remove_all(CTR_NAMESPACE)
+                daemon.stop()
+            if podman is not None:
+                podman.teardown()
     return 0
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import pty
 import select
-import shutil
 import subprocess
 import time
 import uuid
@@ -21,12 +20,11 @@ from pathlib import Path
 import pytest
 
 from .engines import (CRI_CGROUP, CTR_NAMESPACE, IMAGE, PAUSE_IMAGE, PODMAN_CGROUP, Containerd,
-                      Podman, Result, container_cgroups, default_state_root, make_workdir,
-                      mounts_under, new_name, pids_mentioning, remove_workdir,
+                      Podman, Result, container_cgroups, default_state_root, engine_workdir,
+                      mounts_under, new_name, pids_mentioning,
                       runtime_binary, wait_gone)
 
 pytestmark = pytest.mark.integration
-HARDWIRED_ENGINE_PATHS = ("/var/lib/containers", "/run/containerd")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -49,17 +47,8 @@ def engine_runtime() -> str:
 
 @pytest.fixture(scope="session")
 def workdir() -> Iterator[Path]:
-    # Two host paths no setting moves: containers/image's blob-info cache in
-    # /var/lib/containers, and the shim sockets' dir /run/containerd/s (containerd 1.6).
-    # Removed again when the tests made them.
-    made_here = [p for p in HARDWIRED_ENGINE_PATHS if not Path(p).exists()]
-    path = make_workdir()
-    try:
+    with engine_workdir() as path:
         yield path
-    finally:
-        remove_workdir(path)
-        for p in made_here:
-            shutil.rmtree(p, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

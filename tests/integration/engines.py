@@ -10,6 +10,7 @@ ENGINE_RUNTIME=runc (or a path) runs everything against another runtime.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -419,13 +421,24 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
 # --- one temp dir for everything --------------------------------------------------------------
 
-def make_workdir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="pyoci-engines-", dir="/tmp"))
+# Two host paths no setting moves: containers/image's blob-info cache in
+# /var/lib/containers, and the shim sockets' dir /run/containerd/s (containerd 1.6).
+HARDWIRED_ENGINE_PATHS = ("/var/lib/containers", "/run/containerd")
 
 
-def remove_workdir(path: Path) -> None:
-    unmount_under(path)
-    shutil.rmtree(path, ignore_errors=True)
+@contextlib.contextmanager
+def engine_workdir() -> Iterator[Path]:
+    """A fresh /tmp/pyoci-engines-* dir, removed afterwards with whatever is mounted in
+    it, and the hard-wired host paths removed again if they were made meanwhile."""
+    made_here = [p for p in HARDWIRED_ENGINE_PATHS if not Path(p).exists()]
+    path = Path(tempfile.mkdtemp(prefix="pyoci-engines-", dir="/tmp"))
+    try:
+        yield path
+    finally:
+        unmount_under(path)
+        shutil.rmtree(path, ignore_errors=True)
+        for p in made_here:
+            shutil.rmtree(p, ignore_errors=True)
 
 
 def pyoci_state_ids(root: Path) -> list[str]:
