@@ -24,7 +24,6 @@ from .engines import (CRI_CGROUP, CTR_NAMESPACE, IMAGE, PAUSE_IMAGE, PODMAN_CGRO
                       mounts_under, new_name, pids_mentioning,
                       runtime_binary, wait_gone)
 
-pytestmark = pytest.mark.integration
 
 
 def pytest_report_header(config: pytest.Config) -> str:
