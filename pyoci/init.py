@@ -40,6 +40,8 @@ class InitPlan:
     preserve_fds: int = 0
     # Connected console socket (or pyoci's own socketpair end) when process.terminal.
     console_fd: int = -1
+    no_pivot: bool = False
+    no_new_keyring: bool = False
 
 
 def bring_up_loopback() -> None:
@@ -137,6 +139,12 @@ def run_init(plan: InitPlan, idmapped_mounts: dict[int, int] | None = None) -> N
         keep.update(range(3, 3 + plan.preserve_fds))
         keep.update((idmapped_mounts or {}).values())
         sc.close_fds_except(keep)
+        trace = channel.trace
+        trace(f"init: in the container's new namespaces; kept descriptors {sorted(keep)}")
+        if not plan.no_new_keyring:
+            from .linux import keyring
+            keyring.join_new_session_keyring(plan.container_id)
+            trace(f"init: joined a new session keyring _ses.{plan.container_id}")
         new = {ns.type for ns in spec.linux.namespaces if not ns.path}
         in_user_ns = spec.linux.namespace("user") is not None
         security = hardening.prepare(spec, plan.container_id, plan.bundle)
@@ -144,9 +152,11 @@ def run_init(plan: InitPlan, idmapped_mounts: dict[int, int] | None = None) -> N
             os.write(2, f"pyoci: warning: {warning}\n".encode())
 
         rootfs.prepare(spec, plan.rootfs, plan.bundle, "cgroup" in new, in_user_ns,
-                       "network" in new, idmapped_mounts or {})
+                       "network" in new, idmapped_mounts or {},
+                       trace if channel.tracing else None)
         if "network" in new:
             bring_up_loopback()
+            trace("init: loopback up")
         # prestart, createRuntime and createContainer: all run by the parent (hooks.py).
         if spec.hooks.prestart or spec.hooks.create_runtime or spec.hooks.create_container:
             channel.send(sync.HOOKS_REQUEST, phase="createRuntime")
@@ -156,13 +166,20 @@ def run_init(plan: InitPlan, idmapped_mounts: dict[int, int] | None = None) -> N
         host_pid = int(os.readlink("/proc/self"))
         if spec.hooks.start_container:
             import subprocess  # noqa: F401
-        rootfs.pivot(plan.rootfs)
+        if plan.no_pivot:
+            rootfs.move_root(plan.rootfs)
+            trace(f"init: moved {plan.rootfs} onto / and chrooted (--no-pivot)")
+        else:
+            rootfs.pivot(plan.rootfs)
+            trace(f"init: pivot_root into {plan.rootfs}")
         if spec.process.terminal:
             console.setup_terminal(plan.console_fd, spec.process.console_size,
                                    spec.process.user.uid, spec.process.user.gid, console=True)
+            trace("init: pty allocated, master sent, /dev/console bound")
         # Before the read-only paths: /proc/sys is usually one of them.
         hardening.apply_sysctl(spec)
         rootfs.finish(spec)
+        trace("init: sysctls, masked and read-only paths applied")
         if spec.hostname is not None:
             sc.sethostname(spec.hostname)
         if spec.domainname is not None:
@@ -178,6 +195,7 @@ def run_init(plan: InitPlan, idmapped_mounts: dict[int, int] | None = None) -> N
         else:
             os.umask(0o022)
         executable = find_executable(process.args[0], env)
+        trace(f"init: user, capabilities and seccomp set; program {executable}")
 
         channel.send(sync.READY)
         channel.close()

@@ -222,11 +222,18 @@ def _spawn(ctx: Context, state: ContainerState, spec: Spec, cgroup, fifo_fd: int
             ctx.log.debug("user namespace made; writing its id maps")
             idmap.write_maps(pid, spec.linux.uid_mappings, spec.linux.gid_mappings)
             parent.send(sync.MAPPED)
-        state.pid = parent.expect(sync.PID)["pid"]
+        # The init may speak before the bootstrap child reports its pid: both hold the
+        # channel. Keep what comes early and handle it once the pid is known.
+        early = []
+        message = parent.recv()
+        while message["type"] != sync.PID:
+            early.append(message)
+            message = parent.recv()
+        state.pid = message["pid"]
         state.start_time = proc.start_time(state.pid) or 0
         ctx.log.debug(f"init started as pid {state.pid}")
         while True:
-            message = parent.recv()
+            message = early.pop(0) if early else parent.recv()
             if message["type"] == sync.READY:
                 break
             if message["type"] == sync.HOOKS_REQUEST:

@@ -48,6 +48,10 @@ class Log:
             # printed there by the CLI anyway.
             sys.stderr.write(line)
 
+    @property
+    def debugging(self) -> bool:
+        return self.threshold == 0
+
     def debug(self, msg: str) -> None:
         if self.threshold == 0:
             self.write("debug", f"{msg} (+{(time.monotonic() - self.started) * 1000:.1f} ms)")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 
 from .errors import ConfigError, PyociError, SyscallError
 from .linux import mountopts
@@ -265,9 +266,10 @@ def in_user_ns_view(m: Mount, in_user_ns: bool, new_netns: bool) -> Mount:
 
 
 def prepare(spec: Spec, rootfs: str, bundle: str, new_cgroupns: bool, in_user_ns: bool,
-            new_netns: bool = True, idmapped_mounts: dict[int, int] | None = None) -> None:
+            new_netns: bool = True, idmapped_mounts: dict[int, int] | None = None,
+            trace: Callable[[str], None] | None = None) -> None:
     """Steps 1-4: everything before pivot_root. `idmapped_mounts`: mount index ->
-    detached idmapped tree."""
+    detached idmapped tree. `trace` (--debug) hears of each mount."""
     idmapped_mounts = idmapped_mounts or {}
     # Never let this namespace's mounts propagate back to the host; the configured
     # rootfsPropagation is applied to the new / once it is the root (finish()).
@@ -276,6 +278,8 @@ def prepare(spec: Spec, rootfs: str, bundle: str, new_cgroupns: bool, in_user_ns
     sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC, step=f"bind rootfs {rootfs}")
     dev_is_bound = False
     for index, m in enumerate(spec.mounts):
+        if trace is not None:
+            trace(f"mount {m.type or 'bind'} {m.source or ''} on {m.destination} {','.join(m.options)}")
         mount_entry(in_user_ns_view(m, in_user_ns, new_netns), rootfs, bundle, new_cgroupns,
                     idmapped_mounts.get(index))
         if m.destination.rstrip("/") == "/dev" and (m.type == "bind" or "bind" in m.options
@@ -283,6 +287,32 @@ def prepare(spec: Spec, rootfs: str, bundle: str, new_cgroupns: bool, in_user_ns
             dev_is_bound = True
     if not dev_is_bound:
         setup_dev(spec, rootfs, in_user_ns)
+        if trace is not None:
+            trace("devices and /dev links created")
+
+
+def move_root(rootfs: str) -> None:
+    """Step 5 for --no-pivot (ramfs roots refuse pivot_root): as runc does, detach every
+    mount of the host this namespace can drop, move rootfs onto / and chroot into it.
+    Weaker than pivot_root: the host's root stays below, reachable by a process with
+    CAP_SYS_CHROOT, which is why pivot_root is the default."""
+    points = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            points.append(line.split()[4])
+    inside = rootfs.rstrip("/") + "/"
+    for point in sorted(set(points), key=len, reverse=True):
+        if point == "/" or point == rootfs or point.startswith(inside) or inside.startswith(point.rstrip("/") + "/"):
+            continue
+        try:
+            sc.mount(None, point, None, sc.MS_PRIVATE | sc.MS_REC, step=f"make {point} private")
+            sc.umount2(point, sc.MNT_DETACH)
+        except SyscallError:
+            continue  # already gone with a parent, or locked: it stays hidden under /
+    os.chdir(rootfs)
+    sc.mount(rootfs, "/", None, sc.MS_MOVE, step="move the rootfs onto / (--no-pivot)")
+    os.chroot(".")
+    os.chdir("/")
 
 
 def pivot(rootfs: str) -> None:
