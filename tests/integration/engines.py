@@ -306,6 +306,8 @@ class Containerd:
 
     workdir: Path
     runtime: str
+    # Off: the CRI plugin asks for the sandbox's oomScoreAdj -998 as it is.
+    restrict_oom_score_adj: bool = True
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -350,7 +352,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   enable_selinux = false
   disable_apparmor = true
   # Without CAP_SYS_RESOURCE the sandbox's oomScoreAdj -998 cannot be set: clamp it.
-  restrict_oom_score_adj = true
+  restrict_oom_score_adj = {str(self.restrict_oom_score_adj).lower()}
   [plugins.{cri}.containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "pyoci"

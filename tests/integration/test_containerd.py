@@ -75,12 +75,14 @@ def _wait_task_status(ctr: CtrTest, name: str, status: str, timeout: float = 15)
 
 def test_detached_task_exec_kill_and_delete(ctr: CtrTest) -> None:
     name = ctr.new()
-    script = 'trap "echo got-usr1 >/tmp/signal; exit 9" USR1; while :; do sleep 0.1; done'
+    script = 'trap "exit 9" USR1; touch /tmp/ready; while :; do sleep 0.1; done'
     r = ctr.run("-d", cmd=("sh", "-c", script), name=name)
     assert r.returncode == 0, r.stderr
     _wait_task_status(ctr, name, "RUNNING")
 
-    ex = run_cmd(ctr.exec_argv(name, "e1", "sh", "-c", "echo from-exec; exit 4"))
+    # (the exec also waits for the trap to be set, before the kill below)
+    ex = run_cmd(ctr.exec_argv(name, "e1", "sh", "-c",
+                               "until [ -e /tmp/ready ]; do sleep 0.02; done; echo from-exec; exit 4"))
     assert ex.returncode == 4, ex.stderr
     assert ex.stdout == "from-exec\n"
 
