@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
+if TYPE_CHECKING:
+    from typing import Any
 
 from . import OCI_VERSION, __version__
 from .context import Context
@@ -102,9 +104,13 @@ def _idmap_supported() -> bool:
     """Idmapped bind mounts need mount_setattr (Linux 5.12); pyoci implements them."""
     release = os.uname().release.split(".")
     try:
-        return (int(release[0]), int(release[1].split("-")[0])) >= (5, 12)
+        if (int(release[0]), int(release[1].split("-")[0])) < (5, 12):
+            return False
     except (IndexError, ValueError):
         return False
+    # Tried, not guessed: needs root on the host and a file system that allows it.
+    from .linux import idmapped
+    return idmapped.supported()
 
 
 def cmd_features(ctx: Context, argv: list[str]) -> int:
