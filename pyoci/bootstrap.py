@@ -182,15 +182,6 @@ def run_bootstrap(spec: Spec, channel: sync.Channel, bundle: str,
             init(prepared)
         channel.send(sync.PID, pid=pid)
         os._exit(0)
-    except PyociError as err:
-        _report(channel, str(err))
-    except BaseException as err:  # anything else is a bug, but must still be reported
-        _report(channel, f"bootstrap: {type(err).__name__}: {err}")
+    except BaseException as err:  # a bug too must reach the parent, as one line
+        channel.report_failure("bootstrap", err)
     os._exit(1)
-
-
-def _report(channel: sync.Channel, message: str) -> None:
-    try:
-        channel.send(sync.ERROR, message=message)
-    except OSError:
-        pass

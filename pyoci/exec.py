@@ -256,30 +256,14 @@ def _helper(ctx: Context, spec: Spec, container_id: str, bundle: str, init_pid: 
         sc.close_fds_except(keep)
         channel.expect(sync.GO)
         security = hardening.prepare(spec, container_id, bundle)
-        joins = []
-        for ns_type in namespaces.JOIN_ORDER:
-            name = namespaces.PROC_NAME[ns_type]
-            target = f"/proc/{init_pid}/ns/{name}"
-            try:
-                if os.stat(target).st_ino == os.stat(f"/proc/self/ns/{name}").st_ino:
-                    continue
-            except FileNotFoundError:
-                continue
-            joins.append((ns_type, target, namespaces.open_namespace(ns_type, target)))
-        for ns_type, target, fd in joins:
-            namespaces.join(ns_type, fd, target)
-            os.close(fd)
+        namespaces.join_namespaces_of(init_pid)
         pid = os.fork()
         if pid == 0:
             _program(spec, security, channel, console_fd, preserve_fds)
         channel.send(sync.PID, pid=pid)
         os._exit(0)
-    except PyociError as err:
-        _report(channel, str(err))
-    except OSError as err:
-        _report(channel, f"exec: {err.strerror or err}: {err.filename or ''}".rstrip(": "))
     except BaseException as err:
-        _report(channel, f"exec: {type(err).__name__}: {err}")
+        channel.report_failure("exec", err)
     os._exit(1)
 
 
@@ -302,20 +286,10 @@ def _program(spec: Spec, security, channel: sync.Channel, console_fd: int,  # no
         os.umask(process.user.umask if process.user.umask is not None else 0o022)
         exec_hygiene.prepare_exec(preserve_fds)
         os.execve(executable, process.args, env)
-    except PyociError as err:
-        _report(channel, str(err))
-    except OSError as err:
-        _report(channel, f"exec: {err.strerror or err}: {err.filename or ''}".rstrip(": "))
     except BaseException as err:
-        _report(channel, f"exec: {type(err).__name__}: {err}")
+        channel.report_failure("exec", err)
     os._exit(RUNTIME_FAILURE)
 
-
-def _report(channel: sync.Channel, message: str) -> None:
-    try:
-        channel.send(sync.ERROR, message=message)
-    except OSError:
-        pass
 
 
 # --- the command line -----------------------------------------------------------------

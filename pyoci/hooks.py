@@ -96,21 +96,9 @@ def run_hooks_in_namespaces(hook_list: list[Hook], phase: str, state: dict[str, 
         os.close(read_end)
         code = 0
         try:
-            fds = []
-            for ns_type in namespaces.JOIN_ORDER:
-                if ns_type == "pid":
-                    continue
-                name = namespaces.PROC_NAME[ns_type]
-                target = f"/proc/{pid}/ns/{name}"
-                try:
-                    if os.stat(target).st_ino == os.stat(f"/proc/self/ns/{name}").st_ino:
-                        continue
-                except FileNotFoundError:
-                    continue
-                fds.append((ns_type, target, namespaces.open_namespace(ns_type, target)))
-            for ns_type, target, fd in fds:
-                namespaces.join(ns_type, fd, target)
-                os.close(fd)
+            # Not the pid namespace: the hook's $$ must mean the same in the host's
+            # /proc, which is what the init still has mounted before pivot_root.
+            namespaces.join_namespaces_of(pid, skip=("pid",))
             run_hooks(hook_list, phase, state)
         except BaseException as err:  # everything goes back to the parent as text
             os.write(write_end, str(err).encode()[:4000] or b"hook failed")

@@ -199,14 +199,8 @@ def run_init(plan: InitPlan, idmapped_mounts: dict[int, int] | None = None) -> N
 
         channel.send(sync.READY)
         channel.close()
-    except PyociError as err:
-        _report(channel, str(err))
-        os._exit(1)
-    except OSError as err:
-        _report(channel, f"container init: {err.strerror or err}: {err.filename or ''}".rstrip(": "))
-        os._exit(1)
     except BaseException as err:
-        _report(channel, f"container init: {type(err).__name__}: {err}")
+        channel.report_failure("container init", err)
         os._exit(1)
 
     # From here on nobody listens on the channel: errors go to the container's stderr.
@@ -220,10 +214,3 @@ def run_init(plan: InitPlan, idmapped_mounts: dict[int, int] | None = None) -> N
     except BaseException as err:
         os.write(2, f"pyoci: {err}\n".encode())
     os._exit(127)
-
-
-def _report(channel: sync.Channel, message: str) -> None:
-    try:
-        channel.send(sync.ERROR, message=message)
-    except OSError:
-        pass

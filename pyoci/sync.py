@@ -70,6 +70,20 @@ class Channel:
             raise ChildFailed(f"sync: expected {kind!r}, got {message.get('type')!r}")
         return message
 
+    def report_failure(self, who: str, err: BaseException) -> None:
+        """The child side's last word: the failure as one line for the parent to print.
+        A PyociError already names its step; anything else is prefixed with `who`."""
+        if isinstance(err, PyociError):
+            message = str(err)
+        elif isinstance(err, OSError):
+            message = f"{who}: {err.strerror or err}: {err.filename or ''}".rstrip(": ")
+        else:
+            message = f"{who}: {type(err).__name__}: {err}"
+        try:
+            self.send(ERROR, message=message)
+        except OSError:
+            pass  # the parent is gone: nobody is left to tell
+
     def fileno(self) -> int:
         return self.sock.fileno()
 

@@ -35,3 +35,24 @@ def join(ns_type: str, fd: int, path: str) -> None:
         if err.errno == 22:  # EINVAL: the file is not a namespace of that type
             raise PyociError(f"{ns_type} namespace path {path}: not a {ns_type} namespace") from None
         raise
+
+
+def join_namespaces_of(pid: int, skip: tuple[str, ...] = ()) -> None:
+    """Enter every namespace of process `pid` that this process is not already in
+    (user first, mount last). Every path is opened before the first join: after the
+    mount namespace changes, /proc/<pid> may no longer resolve."""
+    joins = []
+    for ns_type in JOIN_ORDER:
+        if ns_type in skip:
+            continue
+        name = PROC_NAME[ns_type]
+        target = f"/proc/{pid}/ns/{name}"
+        try:
+            if os.stat(target).st_ino == os.stat(f"/proc/self/ns/{name}").st_ino:
+                continue
+        except FileNotFoundError:
+            continue  # a namespace type this kernel does not have
+        joins.append((ns_type, target, open_namespace(ns_type, target)))
+    for ns_type, target, fd in joins:
+        join(ns_type, fd, target)
+        os.close(fd)
