@@ -17,7 +17,6 @@ Signal and descriptor hygiene (pyoci.linux.exec_hygiene) is the step just before
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
@@ -27,6 +26,8 @@ from .linux import capabilities, process_attrs, security_labels
 from .spec import Spec
 
 if TYPE_CHECKING:  # the seccomp binding is imported only when a profile is present
+    import socket
+
     from .linux.seccomp import SeccompFilter
 
 

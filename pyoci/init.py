@@ -20,7 +20,7 @@ TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
 if TYPE_CHECKING:
     from typing import NoReturn
 
-from . import console, hardening, hooks, rootfs, sync
+from . import hardening, hooks, rootfs, sync
 from .errors import PyociError
 from .linux import exec_hygiene
 from .linux import syscalls as sc
@@ -166,6 +166,8 @@ def run_init(plan: InitPlan, idmapped_mounts: dict[int, int] | None = None) -> N
         host_pid = int(os.readlink("/proc/self"))
         if spec.hooks.start_container:
             import subprocess  # noqa: F401
+        if spec.process.terminal:
+            from . import console  # only terminals need it (and socket); now, before the pivot
         if plan.no_pivot:
             rootfs.move_root(plan.rootfs)
             trace(f"init: moved {plan.rootfs} onto / and chrooted (--no-pivot)")

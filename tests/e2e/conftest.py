@@ -173,6 +173,12 @@ def _mounts(*owned: Path) -> list[str]:
     return sorted(found)
 
 
+def mount_snapshot(*owned: Path) -> list[str]:
+    """What a test may not change: the mounts at or under the paths it owns, and the
+    root mount with its propagation."""
+    return _mounts(*owned) + [m for m in _mounts() if m.split()[1] == "/"]
+
+
 def _cgroup_dirs(parent: str) -> set[str]:
     """Every directory under `parent` in every hierarchy."""
     found = set()
@@ -188,8 +194,8 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
     token = uuid.uuid4().hex[:8]
     rt = Runtime(runtime_path(), Path(f"/tmp/pyoci-e2e-{token}"), tmp_path,
                  cgroup_parent=f"{CGROUP_PARENT}/{token}")
-    owned = (tmp_path, tmp_path.parent / "busybox0", rt.root, Path("/run/pyoci"), Path("/"))
-    mounts_before = _mounts(*owned[:-1]) + [m for m in _mounts() if m.split()[1] == "/"]
+    owned = (tmp_path, tmp_path.parent / "busybox0", rt.root, Path("/run/pyoci"))
+    mounts_before = mount_snapshot(*owned)
     try:
         yield rt
     finally:
@@ -200,8 +206,7 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
     for base in Path("/sys/fs/cgroup").iterdir():
         if (base / rt.cgroup_parent.strip("/")).is_dir():
             _remove_cgroup(base / rt.cgroup_parent.strip("/"))
-    mounts_after = _mounts(*owned[:-1]) + [m for m in _mounts() if m.split()[1] == "/"]
-    assert mounts_after == mounts_before, "the test changed the host's mount table"
+    assert mount_snapshot(*owned) == mounts_before, "the test changed the host's mount table"
     assert not leftover_cgroups, f"cgroups left behind: {sorted(leftover_cgroups)}"
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import TIMEOUT, Result, _mounts, _remove_cgroup, base_config, runtime_path
+from .conftest import TIMEOUT, Result, _remove_cgroup, base_config, mount_snapshot, runtime_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from hardening_helpers import PODMAN_DEFAULT_CAPS, podman_profile_as_oci  # noqa: E402
@@ -78,12 +78,13 @@ class Hard:
 @pytest.fixture
 def hard(tmp_path: Path, rootfs: Path) -> Iterator[Hard]:
     h = Hard(tmp_path, rootfs)
-    mounts_before = _mounts()
+    owned = (tmp_path, rootfs.parent, STATE_ROOT)
+    mounts_before = mount_snapshot(*owned)
     try:
         yield h
     finally:
         h.cleanup()
-    assert _mounts() == mounts_before, "the test changed the host's mount table"
+    assert mount_snapshot(*owned) == mounts_before, "the test changed the host's mount table"
 
 
 def _caps(text: str) -> dict[str, int]:
