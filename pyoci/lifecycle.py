@@ -25,7 +25,7 @@ from .context import Context
 from .errors import ConfigError, PyociError, WrongState
 from .linux import proc
 from .linux import syscalls as sc
-from .state import (ContainerDir, ContainerState, StateRoot, check_id, init_alive,
+from .state import (ContainerDir, ContainerState, DamagedState, StateRoot, check_id, init_alive,
                     public_state, rfc3339_now, status_of, write_pid_file)
 
 KILL_WAIT_SECONDS = 10.0
@@ -444,7 +444,13 @@ def delete(ctx: Context, container_id: str, force: bool = False) -> None:
             return
         raise
     try:
-        state = cdir.load()
+        try:
+            state = cdir.load()
+        except DamagedState:
+            if not force:
+                raise
+            cdir.remove()
+            return
         if state is None:
             # A create that died before recording anything: only the folder is left.
             if not force:

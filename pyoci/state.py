@@ -28,6 +28,10 @@ STATE_FILE = "state.json"
 EXEC_FIFO = "exec.fifo"
 
 
+class DamagedState(PyociError):
+    """state.json exists but cannot be read back: only `delete --force` can help."""
+
+
 def check_id(container_id: str) -> None:
     if not _ID_PATTERN.fullmatch(container_id) or container_id in (".", ".."):
         raise PyociError(f"invalid container ID format: {container_id!r}")
@@ -96,6 +100,9 @@ class ContainerDir:
                 return ContainerState.from_json(json.load(f))
         except FileNotFoundError:
             return None
+        except (ValueError, TypeError, KeyError) as err:
+            raise DamagedState(f"state of container {os.path.basename(self.path)} is "
+                               f"damaged ({err}); `delete --force` removes it") from None
 
     def save(self, state: ContainerState) -> None:
         tmp = self.file(STATE_FILE + ".tmp")
