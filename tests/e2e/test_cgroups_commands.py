@@ -176,8 +176,24 @@ def test_events_reports_an_oom_kill(rt: Runtime, bun: Bundle) -> None:
     cid = _start(rt, bun, "sh", "-c",
                  "sleep 1; x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo ${#x}",
                  resources={"memory": {"limit": 16 << 20, "swap": 16 << 20}})
-    events = subprocess.run([rt.binary, "--root", str(rt.root), "events", "--interval", "200ms",
-                             cid], capture_output=True, text=True, timeout=60)
-    lines = [json.loads(line) for line in events.stdout.splitlines()]
-    assert {"type": "oom", "id": cid} in lines, events.stdout[-500:] + events.stderr
+    # pyoci's `events` ends with the container; runc 1.1's keeps polling: read what it
+    # printed once the container has stopped, then end it.
+    out = rt.tmp / f"{cid}.events"
+    with open(out, "w") as sink:
+        events = subprocess.Popen([rt.binary, "--root", str(rt.root), "events", "--interval",
+                                   "200ms", cid], stdout=sink, stderr=subprocess.DEVNULL,
+                                  stdin=subprocess.DEVNULL)
+        try:
+            rt.wait_status(cid, "stopped", timeout=60)
+            try:
+                events.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+        finally:
+            if events.poll() is None:
+                events.terminate()
+            events.wait()
+    text = out.read_text()
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+    assert {"type": "oom", "id": cid} in lines, text[-500:]
     assert any(e["type"] == "stats" for e in lines)

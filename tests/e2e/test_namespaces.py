@@ -79,8 +79,9 @@ def test_second_container_joins_the_network_namespace(ns_env: NsEnv) -> None:
     out = ns_env.host_dir("out", 0, 0, 0o777)
     first = ns_env.config()
     first["mounts"].append(bind(out, "/out"))
+    # The listener's stdin must not hit EOF (busybox nc would hang up before reading).
     first["process"]["args"] = ["sh", "-c", "ls /sys/class/net > /out/first-net; "
-                                "nc -l -p 5555 > /out/received"]
+                                "sleep 60 | nc -l -p 5555 > /out/received"]
     cid, pid = _detached(ns_env, first, "first")
     try:
         assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
