@@ -197,17 +197,35 @@ def mount_entry(m: Mount, rootfs: str, bundle: str, new_cgroupns: bool,
         sc.mount_setattr(dest, opts.attr_set, opts.attr_clear, recursive=True)
 
 
-def _make_device(rootfs: str, dev: Device, bind_from_host: bool) -> None:
+_DEVICE_KINDS = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
+
+
+def _is_that_device(st: os.stat_result, dev: Device) -> bool:
+    kind = _DEVICE_KINDS.get(dev.type)
+    if kind is None or stat.S_IFMT(st.st_mode) != kind:
+        return False
+    return kind == stat.S_IFIFO or st.st_rdev == os.makedev(dev.major, dev.minor)
+
+
+def _make_device(rootfs: str, dev: Device, bind_from_host: bool, configured: bool) -> None:
+    """`configured`: from linux.devices, where config-linux.md makes an existing file
+    that is not this very device an error (a default device simply replaces it)."""
     path = secure_join(rootfs, dev.path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     if os.path.lexists(path):
+        st = os.lstat(path)
+        # An empty regular file is a bind-mount point an earlier container left.
+        leftover_mountpoint = stat.S_ISREG(st.st_mode) and st.st_size == 0 and bind_from_host
+        if configured and not leftover_mountpoint and not _is_that_device(st, dev):
+            raise ConfigError(f"linux.devices: {dev.path} exists in the rootfs and is not "
+                              f"the {dev.type} {dev.major}:{dev.minor} device asked for")
         os.unlink(path)
     if bind_from_host:
         # mknod is not allowed in a user namespace: show the host's node instead.
         _make_mountpoint(path, False)
         sc.mount(dev.path, path, None, sc.MS_BIND, step=f"bind device {dev.path}")
         return
-    kinds = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
+    kinds = _DEVICE_KINDS
     if dev.type not in kinds:
         raise ConfigError(f"linux.devices: {dev.path}: unknown device type {dev.type!r}")
     mode = dev.file_mode if dev.file_mode is not None else 0o666
@@ -224,9 +242,10 @@ def setup_dev(spec: Spec, rootfs: str, in_user_ns: bool) -> None:
     for path, major, minor in DEFAULT_DEVICES:
         if path not in configured:
             _make_device(rootfs, Device(type="c", path=path, major=major, minor=minor,
-                                        file_mode=0o666, uid=0, gid=0), in_user_ns)
+                                        file_mode=0o666, uid=0, gid=0), in_user_ns,
+                         configured=False)
     for dev in spec.linux.devices:
-        _make_device(rootfs, dev, in_user_ns)
+        _make_device(rootfs, dev, in_user_ns, configured=True)
     for target, link in DEV_SYMLINKS:
         path = secure_join(rootfs, link)
         if not os.path.lexists(path):
@@ -241,18 +260,6 @@ def setup_dev(spec: Spec, rootfs: str, in_user_ns: bool) -> None:
         if os.path.lexists(ptmx):
             os.unlink(ptmx)
         os.symlink("pts/ptmx", ptmx)
-
-
-def _make_parent_private(path: str) -> None:
-    """pivot_root refuses a new root whose parent mount is shared: find that mount
-    (the longest mount point above `path`) and make it private in our namespace."""
-    best = "/"
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            point = line.split()[4]
-            if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
-                best = point
-    sc.mount(None, best, None, sc.MS_PRIVATE, step=f"make {best} private")
 
 
 def in_user_ns_view(m: Mount, in_user_ns: bool, new_netns: bool) -> Mount:
@@ -272,9 +279,10 @@ def prepare(spec: Spec, rootfs: str, bundle: str, new_cgroupns: bool, in_user_ns
     detached idmapped tree. `trace` (--debug) hears of each mount."""
     idmapped_mounts = idmapped_mounts or {}
     # Never let this namespace's mounts propagate back to the host; the configured
-    # rootfsPropagation is applied to the new / once it is the root (finish()).
+    # rootfsPropagation is applied to the new / once it is the root (finish()). Now no
+    # mount is shared, as pivot_root wants of the new root's parent, and a rootfs on a
+    # shared host mount still follows it: the bind below is a slave of the same master.
     sc.mount(None, "/", None, sc.MS_SLAVE | sc.MS_REC, step="make / a slave mount")
-    _make_parent_private(rootfs)
     sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC, step=f"bind rootfs {rootfs}")
     dev_is_bound = False
     for index, m in enumerate(spec.mounts):

@@ -372,6 +372,17 @@ def check_user_namespace_mappings(config: dict[str, Any], bundle: "str | os.Path
             yield Problem(("linux", key), "is set, but linux.namespaces has no user namespace")
 
 
+# SemVer 2.0.0 (config.md: ociVersion "MUST be in SemVer v2.0.0 format").
+_SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+                     r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?")
+
+
+def check_oci_version(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> Iterator[Problem]:
+    version = config.get("ociVersion")
+    if isinstance(version, str) and not _SEMVER.fullmatch(version):
+        yield Problem(("ociVersion",), f"must be a SemVer 2.0.0 version such as 1.3.0 (got {json.dumps(version)})")
+
+
 def check_process_cwd(config: dict[str, Any], bundle: "str | os.PathLike[str]") -> Iterator[Problem]:
     yield from _absolute(("process", "cwd"), _obj(config.get("process")).get("cwd"))
 
@@ -604,6 +615,7 @@ def check_memory_swap(config: dict[str, Any], bundle: "str | os.PathLike[str]") 
 
 
 SEMANTIC_CHECKS = (
+    check_oci_version,
     check_root,
     check_duplicate_namespaces,
     check_namespace_paths,

@@ -326,7 +326,7 @@ def rootfs_shared(ctx: Context) -> None:
       "With slave the root mount receives events from the host: a host mount under the rootfs appears inside.")
 def rootfs_slave(ctx: Context) -> None:
     bundle = ctx.bundle("while [ ! -e /conf-go ]; do sleep 0.02; done; "
-                        "cat /mnt/conf-late/marker 2>/dev/null || echo absent; " + MOUNTINFO)
+                        "cat /mnt/marker 2>/dev/null || echo absent; " + MOUNTINFO)
     bundle.linux["rootfsPropagation"] = "slave"
     # A shared host mount of the bundle gives the container's root a master to follow.
     ctx.host_mount("--bind", str(bundle.path), str(bundle.path))

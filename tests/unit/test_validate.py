@@ -591,3 +591,13 @@ def test_validate_bundle_does_not_repeat_a_field_in_other_words(bundle: Path) ->
 def test_validate_bundle_with_non_object_document(bundle: Path) -> None:
     write_config(bundle, ["not", "an", "object"])
     assert validate_bundle(bundle) == ["config.json: (root): must be an object"]
+
+
+def test_oci_version_must_be_semver(bundle: Path) -> None:
+    config = make_config()
+    for good in ("1.3.0", "1.0.2-dev", "1.1.0+build.7"):
+        config["ociVersion"] = good
+        assert semantic_errors(config, bundle) == []
+    config["ociVersion"] = "not-a-version"
+    assert semantic_errors(config, bundle) == [
+        'ociVersion: must be a SemVer 2.0.0 version such as 1.3.0 (got "not-a-version")']
