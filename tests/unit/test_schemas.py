@@ -13,7 +13,11 @@ from pyoci.validate import schema_directory, schema_errors
 
 SCHEMA_DIR = schema_directory()
 
-SPEC_TESTS = Path("/work/shared/reference/runtime-spec/schema/test")
+# The runtime spec's own example documents, in shared/ beside the checkout.
+_SPEC = Path("reference/runtime-spec/schema/test")
+SPEC_TESTS = next((p for p in (Path(__file__).resolve().parents[3] / "shared" / _SPEC,
+                               Path("/work/shared") / _SPEC) if p.is_dir()),
+                  Path(__file__).resolve().parents[3] / "shared" / _SPEC)
 # Examples for other platforms carry objects (freebsd, zos) this Linux-only schema ignores.
 OTHER_PLATFORM_PREFIXES = ("freebsd-", "zos-", "windows-", "solaris-", "vm-")
 
@@ -40,6 +44,8 @@ def _examples(kind: str, verdict: str, linux_only: bool = False) -> list[Path]:
     files = sorted((SPEC_TESTS / kind / verdict).glob("*.json"))
     if linux_only:
         files = [f for f in files if not f.name.startswith(OTHER_PLATFORM_PREFIXES)]
+    # No examples found is a broken setup, not a pass.
+    assert files, f"no {kind}/{verdict} examples under {SPEC_TESTS}"
     return files
 
 
