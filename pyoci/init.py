@@ -45,15 +45,20 @@ class InitPlan:
 
 
 def bring_up_loopback() -> None:
+    """`ip link set lo up` as two ioctls. (The C-level _socket: the socket module's
+    enum set-up would cost more than everything else here.)"""
+    import _socket
     import fcntl
-    import socket
     import struct
 
     siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
         request = struct.pack("16sh22x", b"lo", 0)
-        flags = struct.unpack("16sh22x", fcntl.ioctl(s, siocgifflags, request))[1]
-        fcntl.ioctl(s, siocsifflags, struct.pack("16sh22x", b"lo", flags | iff_up))
+        flags = struct.unpack("16sh22x", fcntl.ioctl(s.fileno(), siocgifflags, request))[1]
+        fcntl.ioctl(s.fileno(), siocsifflags, struct.pack("16sh22x", b"lo", flags | iff_up))
+    finally:
+        s.close()
 
 
 def process_env(process: Process) -> dict[str, str]:
