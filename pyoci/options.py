@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from .state import ContainerDir, ContainerState
 
 
-@dataclass
+@dataclass(eq=False, repr=False, match_args=False)
 class CreateOptions:
     """`create`'s flags (runc's names)."""
 
@@ -24,7 +24,7 @@ class CreateOptions:
     console_fd: int | None = None
 
 
-@dataclass
+@dataclass(eq=False, repr=False, match_args=False)
 class Created:
     """A container create made, still locked: `run` goes on to start it."""
 
@@ -33,7 +33,7 @@ class Created:
     spec: Spec
 
 
-@dataclass
+@dataclass(eq=False, repr=False, match_args=False)
 class RunOptions(CreateOptions):
     """`run`'s flags: create's, and what to do once the container is started."""
 

@@ -18,7 +18,7 @@ from pyoci.errors import ConfigError
 UNLIMITED = -1
 
 
-@dataclass
+@dataclass(eq=False, repr=False, match_args=False)
 class Memory:
     """`resources.memory` (bytes; None leaves the kernel's value)."""
     limit: int | None = None
@@ -30,7 +30,7 @@ class Memory:
     check_before_update: bool = False
 
 
-@dataclass
+@dataclass(eq=False, repr=False, match_args=False)
 class CPU:
     """`resources.cpu`: shares/weight, CFS quota and period, realtime, cpusets."""
     shares: int | None = None
@@ -44,7 +44,7 @@ class CPU:
     idle: int | None = None
 
 
-@dataclass
+@dataclass(eq=False, repr=False, match_args=False)
 class WeightDevice:
     """A per-device block I/O weight."""
     major: int
@@ -53,7 +53,7 @@ class WeightDevice:
     leaf_weight: int | None = None
 
 
-@dataclass
+@dataclass(eq=False, repr=False, match_args=False)
 class ThrottleDevice:
     """A per-device block I/O rate limit."""
     major: int
@@ -61,7 +61,7 @@ class ThrottleDevice:
     rate: int
 
 
-@dataclass
+@dataclass(eq=False, repr=False, match_args=False)
 class BlockIO:
     """`resources.blockIO`."""
     weight: int | None = None
@@ -73,14 +73,14 @@ class BlockIO:
     throttle_write_iops: list[ThrottleDevice] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(eq=False, repr=False, match_args=False)
 class HugepageLimit:
     """One `resources.hugepageLimits[]` entry."""
     page_size: str   # "2MB", "1GB" as in the OCI spec
     limit: int
 
 
-@dataclass
+@dataclass(eq=False, repr=False, match_args=False)
 class Network:
     """`resources.network`: net_cls class id and net_prio priorities."""
     class_id: int | None = None
@@ -97,7 +97,7 @@ class DeviceRule:
     access: str = "rwm"
 
 
-@dataclass
+@dataclass(eq=False, repr=False, match_args=False)
 class Resources:
     """`linux.resources`, as create applies it and update merges into it."""
     devices: list[DeviceRule] | None = None  # None: key absent (update leaves devices alone)
