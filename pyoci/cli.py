@@ -23,7 +23,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is a PyociError like any other (exit 1, one line)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog.removeprefix('pyoci ')}: {message}")
+        command = self.prog.removeprefix("pyoci").strip()  # the CLI adds "pyoci: " itself
+        raise UsageError(f"{command}: {message}" if command else message)
 
 
 def _parser(command: str, description: str) -> _Parser:
