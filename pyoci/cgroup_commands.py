@@ -5,7 +5,6 @@ Shaped like runc's: the same flags, output and error phrases engines match on.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import subprocess
@@ -15,13 +14,9 @@ TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
 if TYPE_CHECKING:
     from typing import Any
 
+from .cli import command_parser
 from .context import Context
 from .errors import ConfigError, PyociError, UsageError, WrongState
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
 
 
 def _open(ctx: Context, container_id: str, exclusive: bool):
@@ -43,7 +38,7 @@ def _need_cgroup(cgroup: Any, container_id: str):
 # --- pause / resume ---------------------------------------------------------------------
 
 def cmd_pause(ctx: Context, argv: list[str]) -> int:
-    p = _Parser(prog="pyoci pause", description="freeze every process of the container")
+    p = command_parser("pause", "freeze every process of the container")
     p.add_argument("container_id", metavar="ID")
     a = p.parse_args(argv)
     cdir, _state, status, cgroup = _open(ctx, a.container_id, exclusive=True)
@@ -57,7 +52,7 @@ def cmd_pause(ctx: Context, argv: list[str]) -> int:
 
 
 def cmd_resume(ctx: Context, argv: list[str]) -> int:
-    p = _Parser(prog="pyoci resume", description="thaw a paused container")
+    p = command_parser("resume", "thaw a paused container")
     p.add_argument("container_id", metavar="ID")
     a = p.parse_args(argv)
     cdir, _state, status, cgroup = _open(ctx, a.container_id, exclusive=True)
@@ -115,7 +110,7 @@ _UPDATE_FLAGS: dict[str, tuple[str, str, str]] = {
 
 
 def cmd_update(ctx: Context, argv: list[str]) -> int:
-    p = _Parser(prog="pyoci update", description="change the resource limits of a container")
+    p = command_parser("update", "change the resource limits of a container")
     p.add_argument("--resources", "-r", help="linux.resources JSON file, - for stdin")
     for name in _UPDATE_FLAGS:
         flag = "--" + name.replace("_", "-")
@@ -191,7 +186,7 @@ def _emit(kind: str, container_id: str, data: Any = None) -> None:
 
 
 def cmd_events(ctx: Context, argv: list[str]) -> int:
-    p = _Parser(prog="pyoci events", description="print stats and OOM events as JSON lines")
+    p = command_parser("events", "print stats and OOM events as JSON lines")
     p.add_argument("--interval", default="5s", help="time between stats events")
     p.add_argument("--stats", action="store_true", help="print stats once and exit")
     p.add_argument("container_id", metavar="ID")

@@ -297,9 +297,9 @@ def _program(spec: Spec, security, channel: sync.Channel, console_fd: int,  # no
 def cmd_exec(ctx: Context, argv: list[str]) -> int:
     import argparse
 
-    from .cli import _parser
+    from .cli import command_parser
 
-    p = _parser("exec", "run a process in a running container")
+    p = command_parser("exec", "run a process in a running container")
     p.add_argument("--process", "-p", help="JSON file with the complete process to run")
     p.add_argument("--env", "-e", action="append", default=[], help="set an environment variable")
     p.add_argument("--cwd", help="working directory in the container")

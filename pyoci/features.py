@@ -114,7 +114,7 @@ def _idmap_supported() -> bool:
 
 
 def cmd_features(ctx: Context, argv: list[str]) -> int:
-    from .cli import _parser
-    _parser("features", "print what this runtime supports, as JSON").parse_args(argv)
+    from .cli import command_parser
+    command_parser("features", "print what this runtime supports, as JSON").parse_args(argv)
     print(json.dumps(features(), indent=2))
     return 0
