@@ -20,12 +20,12 @@ from .errors import ConfigError, PyociError, UsageError, WrongState
 
 
 def _open(ctx: Context, container_id: str, exclusive: bool):
-    from .lifecycle import _cgroup_of, _status
+    from .lifecycle import cgroup_of, current_status
     from .state import StateRoot
     cdir = StateRoot(ctx.root).open(container_id, exclusive=exclusive)
     state = cdir.load()
-    status = _status(cdir, state)
-    cgroup = _cgroup_of(state) if state is not None else None
+    status = current_status(cdir, state)
+    cgroup = cgroup_of(state) if state is not None else None
     return cdir, state, status, cgroup
 
 

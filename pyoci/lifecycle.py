@@ -150,7 +150,7 @@ def _cgroup_for(ctx: Context, container_id: str, spec: Spec):  # -> cgroups.Cgro
                       rootless=ctx.rootless)
 
 
-def _cgroup_of(state: ContainerState):  # -> cgroups.Cgroup | None
+def cgroup_of(state: ContainerState):  # -> cgroups.Cgroup | None
     if not state.cgroup:
         return None
     from .cgroups import cgroup_from_state
@@ -279,7 +279,7 @@ def start(ctx: Context, container_id: str) -> None:
     cdir = StateRoot(ctx.root).open(container_id)
     try:
         state = cdir.load()
-        status = _status(cdir, state)
+        status = current_status(cdir, state)
         if status != "created":
             raise WrongState(_start_refusal(status))
         assert state is not None
@@ -343,10 +343,10 @@ def run_poststart(ctx: Context, cdir: ContainerDir, state: ContainerState) -> No
 
 # --- state, list ----------------------------------------------------------------------
 
-def _status(cdir: ContainerDir, state: ContainerState | None) -> str:
+def current_status(cdir: ContainerDir, state: ContainerState | None) -> str:
     frozen = False
     if state is not None and state.created_ok and init_alive(state):
-        cgroup = _cgroup_of(state)
+        cgroup = cgroup_of(state)
         frozen = cgroup is not None and cgroup.is_frozen()
     return status_of(cdir, state, frozen)
 
@@ -359,7 +359,7 @@ def container_state(ctx: Context, container_id: str) -> dict[str, Any]:
             # Half-made by a create that is still running or was killed.
             return {"ociVersion": "1.3.0", "id": container_id, "status": "creating", "pid": 0,
                     "bundle": "", "annotations": {}}
-        return public_state(state, _status(cdir, state))
+        return public_state(state, current_status(cdir, state))
     finally:
         cdir.close()
 
@@ -381,9 +381,9 @@ def kill(ctx: Context, container_id: str, sig: int, all_processes: bool = False)
     cdir = StateRoot(ctx.root).open(container_id, exclusive=False)
     try:
         state = cdir.load()
-        status = _status(cdir, state)
+        status = current_status(cdir, state)
         if all_processes:
-            cgroup = _cgroup_of(state) if state else None
+            cgroup = cgroup_of(state) if state else None
             if cgroup is not None:
                 cgroup.signal_all(sig)
                 return
@@ -394,7 +394,7 @@ def kill(ctx: Context, container_id: str, sig: int, all_processes: bool = False)
         assert state is not None
         _signal_init(state, sig)
         if sig == signal.SIGKILL and status == "paused":
-            cgroup = _cgroup_of(state)
+            cgroup = cgroup_of(state)
             if cgroup is not None:
                 cgroup.thaw()
     finally:
@@ -457,7 +457,7 @@ def delete(ctx: Context, container_id: str, force: bool = False) -> None:
                 raise WrongState(f"cannot delete container {container_id} that is being created; use --force")
             cdir.remove()
             return
-        status = _status(cdir, state)
+        status = current_status(cdir, state)
         if status in ("running", "paused") and not force:
             raise WrongState(f"cannot delete container {container_id} that is not stopped: {status}")
         if status == "creating" and not force:
@@ -469,7 +469,7 @@ def delete(ctx: Context, container_id: str, force: bool = False) -> None:
 
 def destroy(ctx: Context, cdir: ContainerDir, state: ContainerState) -> None:
     """Kill what is left, remove the cgroup and the state, run poststop hooks."""
-    cgroup = _cgroup_of(state)
+    cgroup = cgroup_of(state)
     if cgroup is not None:
         # Thawed first: a frozen process cannot die.
         if cgroup.is_frozen():
