@@ -116,7 +116,8 @@ def create(ctx: Context, container_id: str, opts: CreateOptions) -> Created:
         # can open it whatever the mode.
         idmap.chown_to_container_root(cdir.fifo_path, spec)
         fifo_fd = os.open(cdir.fifo_path, os.O_PATH | os.O_CLOEXEC)
-        cgroup.create(spec.linux.resources,
+        resources, late_pids_limit = split_late_pids_limit(spec.linux.resources)
+        cgroup.create(resources,
                       linux_devices=[(d.type, d.major, d.minor) for d in spec.linux.devices])
         state.cgroup = cgroup.to_state()
         ctx.log.debug("cgroup created")
@@ -124,6 +125,9 @@ def create(ctx: Context, container_id: str, opts: CreateOptions) -> Created:
         pass_notify_socket(spec)
         _spawn(ctx, state, spec, cgroup, fifo_fd, extra_fds, console_fd, opts)
         os.close(fifo_fd)
+        if late_pids_limit is not None:
+            cgroup.update({"pids": {"limit": late_pids_limit}})
+            state.cgroup = cgroup.to_state()
         state.created_ok = True
         cdir.save(state)
         if opts.pid_file:
@@ -148,6 +152,18 @@ def _cgroup_for(ctx: Context, container_id: str, spec: Spec):  # -> cgroups.Cgro
     from .cgroups import cgroup_for
     return cgroup_for(container_id, spec.linux.cgroups_path, systemd=ctx.systemd_cgroup,
                       rootless=ctx.rootless)
+
+
+def split_late_pids_limit(resources: dict[str, Any] | None) -> tuple[dict[str, Any] | None, int | None]:
+    """A pids limit of 0 or 1 is valid (config-linux.md), but written at once it would stop
+    the runtime's own first child from forking the init inside the cgroup: such a limit
+    is set once the init exists and that child is gone."""
+    limit = ((resources or {}).get("pids") or {}).get("limit")
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= 1:
+        return resources, None
+    early = dict(resources or {})
+    early.pop("pids")
+    return early, limit
 
 
 def cgroup_of(state: ContainerState):  # -> cgroups.Cgroup | None

@@ -302,7 +302,8 @@ def from_json(doc: Any, path: str = "linux.resources") -> Resources:
     if (c := sub("cpu")) is not None:
         res.cpu = _cpu(*c)
     if (pi := sub("pids")) is not None:
-        res.pids_limit = _unset_zero(_val(pi[0], "limit", int, pi[1]))
+        # config-linux.md: 0 is a real pids limit (unlike 0 for the byte and cpu values).
+        res.pids_limit = _val(pi[0], "limit", int, pi[1])
     if (b := sub("blockIO")) is not None:
         res.block_io = _block_io(*b)
     res.hugepage_limits = _hugepages(doc, path)

@@ -197,3 +197,17 @@ def test_events_reports_an_oom_kill(rt: Runtime, bun: Bundle) -> None:
     lines = [json.loads(line) for line in text.splitlines() if line.strip()]
     assert {"type": "oom", "id": cid} in lines, text[-500:]
     assert any(e["type"] == "stats" for e in lines)
+
+
+@pytest.mark.parametrize("limit", [0, 1])
+def test_a_pids_limit_below_two_is_a_real_limit(rt: Runtime, bun: Bundle, limit: int) -> None:
+    """config-linux.md: 0 is a valid pids limit. The runtime's own processes must not
+    trip over it: the container's program (exec'd, it needs no fork) runs under it."""
+    if limit == 0 and not rt.is_pyoci:
+        pytest.skip("runc 1.1.5 reads pids.limit 0 as unset (the spec says to honour it)")
+    cid = _start(rt, bun, "sleep", "30", resources={"pids": {"limit": limit}})
+    try:
+        assert _cg_file(bun, "pids", "pids.max") == str(limit)
+        assert rt.state(cid)["status"] == "running"
+    finally:
+        rt("delete", "--force", cid)

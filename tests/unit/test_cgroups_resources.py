@@ -29,7 +29,7 @@ def test_full_document():
     assert r.memory.disable_oom_killer is True
     assert (r.cpu.shares, r.cpu.quota, r.cpu.period, r.cpu.burst, r.cpu.idle) == \
         (1024, None, 100000, 0, 1)
-    assert r.pids_limit is None
+    assert r.pids_limit == 0  # config-linux.md: 0 is a real pids limit
     assert r.block_io.weight_device[0].weight == 100
     assert r.block_io.throttle_read_bps[0].rate == 1000
     assert r.hugepage_limits[0].page_size == "2MB"
