@@ -66,11 +66,12 @@ class Result:
 
 
 def run_cmd(argv: list[str], env: dict[str, str] | None = None, timeout: float = TIMEOUT,
-            input: str | None = None) -> Result:
+            input: str | None = None, cwd: Path | None = None) -> Result:
     """Output through files: a detached container or a conmon may keep a pipe open long
-    after the command returned."""
+    after the command returned. `cwd`: conmon drops files (an `oom` marker) in its
+    working directory, which must be the engine's temp dir, not the checkout."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.run(argv, env=env, stdout=out, stderr=err, timeout=timeout,
+        proc = subprocess.run(argv, env=env, stdout=out, stderr=err, timeout=timeout, cwd=cwd,
                               input=input.encode() if input is not None else None,
                               stdin=None if input is not None else subprocess.DEVNULL)
         out.seek(0)
@@ -258,7 +259,8 @@ runroot = "{w}/runroot"
                 "--runroot", str(self.workdir / "runroot"), *args]
 
     def __call__(self, *args: str, timeout: float = TIMEOUT, input: str | None = None) -> Result:
-        return run_cmd(self.argv(*args), env=self.env, timeout=timeout, input=input)
+        return run_cmd(self.argv(*args), env=self.env, timeout=timeout, input=input,
+                       cwd=self.workdir)
 
     def ok(self, *args: str, timeout: float = TIMEOUT) -> str:
         r = self(*args, timeout=timeout)
