@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 from .context import Context
 from .errors import ConfigError, PyociError, WrongState
 from .linux import proc
-from .linux import syscalls as sc
+from .linux import pidfd
 from .state import (ContainerDir, ContainerState, DamagedState, StateRoot, check_id, init_alive,
                     public_state, rfc3339_now, status_of, write_pid_file)
 
@@ -318,11 +318,11 @@ def release(cdir: ContainerDir, state: ContainerState) -> None:
     from . import hooks
 
     fifo = os.open(cdir.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    pidfd = sc.pidfd_open(state.pid)
+    process_fd = pidfd.open_pidfd(state.pid)
     try:
         poller = select.poll()
         poller.register(fifo, select.POLLIN)
-        poller.register(pidfd, select.POLLIN)
+        poller.register(process_fd, select.POLLIN)
         while True:
             events = dict(poller.poll())
             answer = os.read(fifo, 4096) if fifo in events else b""
@@ -331,11 +331,11 @@ def release(cdir: ContainerDir, state: ContainerState) -> None:
                 raise hooks.HookFailed(answer[1:].decode(errors="replace"))
             if answer:
                 break
-            if pidfd in events or fifo in events:
+            if process_fd in events or fifo in events:
                 raise PyociError("cannot start container: its init exited before start")
     finally:
         os.close(fifo)
-        os.close(pidfd)
+        os.close(process_fd)
     os.unlink(cdir.fifo_path)
 
 
@@ -420,33 +420,33 @@ def kill(ctx: Context, container_id: str, sig: int, all_processes: bool = False)
 def _signal_init(state: ContainerState, sig: int) -> None:
     """Through a pidfd checked against the recorded start time: never a recycled pid."""
     try:
-        pidfd = sc.pidfd_open(state.pid)
+        process_fd = pidfd.open_pidfd(state.pid)
     except PyociError:
         raise WrongState("container not running") from None
     try:
         if not init_alive(state):
             raise WrongState("container not running")
-        sc.pidfd_send_signal(pidfd, sig)
+        pidfd.send_signal(process_fd, sig)
     finally:
-        os.close(pidfd)
+        os.close(process_fd)
 
 
 def _kill_and_wait(state: ContainerState, sig: int, timeout: float = KILL_WAIT_SECONDS) -> bool:
     """Signal the init and wait until it has exited; True if it is gone."""
     try:
-        pidfd = sc.pidfd_open(state.pid)
+        process_fd = pidfd.open_pidfd(state.pid)
     except PyociError:
         return True
     try:
         if not init_alive(state):
             return True
         try:
-            sc.pidfd_send_signal(pidfd, sig)
+            pidfd.send_signal(process_fd, sig)
         except PyociError:
             return True
-        return bool(select.select([pidfd], [], [], timeout)[0])
+        return bool(select.select([process_fd], [], [], timeout)[0])
     finally:
-        os.close(pidfd)
+        os.close(process_fd)
 
 
 # --- delete ---------------------------------------------------------------------------
@@ -512,6 +512,7 @@ def run(ctx: Context, container_id: str, opts: RunOptions) -> int:
     """create + start; in the foreground, wait and return the program's exit status."""
     if not opts.detach and not opts.no_subreaper:
         # The init's parent (the bootstrap child) exits: make it ours to wait for.
+        from .linux import syscalls as sc
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1, step="become a subreaper")
     master = -1
     receiver = None

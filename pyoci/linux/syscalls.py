@@ -21,8 +21,6 @@ _ARCH_NUMBERS = {
     "x86_64": {"pivot_root": 155},
     "aarch64": {"pivot_root": 41},
 }
-_SYS_PIDFD_SEND_SIGNAL = 424
-_SYS_PIDFD_OPEN = 434
 _SYS_CLOSE_RANGE = 436
 _SYS_OPENAT2 = 437
 _SYS_MOUNT_SETATTR = 442
@@ -126,18 +124,6 @@ def setdomainname(name: str) -> None:
 def prctl(option: int, arg2: int = 0, step: str = "prctl") -> None:
     if _libc.prctl(option, ctypes.c_ulong(arg2), 0, 0, 0) != 0:
         raise _fail(step)
-
-
-def pidfd_open(pid: int) -> int:
-    fd = _libc.syscall(_SYS_PIDFD_OPEN, pid, 0)
-    if fd < 0:
-        raise _fail(f"open process {pid}")
-    return fd
-
-
-def pidfd_send_signal(pidfd: int, sig: int) -> None:
-    if _libc.syscall(_SYS_PIDFD_SEND_SIGNAL, pidfd, sig, None, 0) != 0:
-        raise _fail(f"send signal {sig}")
 
 
 def close_range(first: int, last: int, flags: int = 0) -> None:
