@@ -13,7 +13,6 @@ Every failure before "ready" goes back to the parent over the sync channel.
 from __future__ import annotations
 
 import os
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ctypes
 from dataclasses import dataclass
 
-from ..errors import PyociError, SyscallError
+from ..errors import SyscallError
 from ..spec import Capabilities
 
 # Every capability Linux defines, by number (include/uapi/linux/capability.h).

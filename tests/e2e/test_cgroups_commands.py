@@ -4,59 +4,24 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .conftest import Bundle, Runtime, base_config, runtime_path
+from .conftest import Bundle, Runtime
 
-TEST_PARENT = "/pyoci-test-cg"
-
-
-def _leftover_dirs() -> list[str]:
-    found = []
-    for base in Path("/sys/fs/cgroup").iterdir():
-        top = base / TEST_PARENT.strip("/")
-        if top.is_dir():
-            found.extend(str(d) for d in top.rglob("*") if d.is_dir())
-    return found
+# The shared fixtures: each test's own state root and cgroup parent, checked for
+# leftovers (cgroups, mounts) afterwards.
+@pytest.fixture
+def rt(runtime: Runtime) -> Runtime:
+    return runtime
 
 
 @pytest.fixture
-def rt(tmp_path: Path) -> Iterator[Runtime]:
-    r = Runtime(runtime_path(), Path(f"/tmp/pyoci-cgtest-{uuid.uuid4().hex[:8]}"), tmp_path)
-    try:
-        yield r
-    finally:
-        r.cleanup()
-        shutil.rmtree(r.root, ignore_errors=True)
-        left = _leftover_dirs()
-        for d in sorted(left, reverse=True):
-            try:
-                os.rmdir(d)
-            except OSError:
-                pass
-        for base in Path("/sys/fs/cgroup").iterdir():
-            try:
-                (base / TEST_PARENT.strip("/")).rmdir()
-            except OSError:
-                pass
-        assert not left, f"cgroups left behind: {left}"
-
-
-@pytest.fixture
-def bun(tmp_path: Path, rootfs: Path) -> Bundle:
-    path = tmp_path / "bundle"
-    path.mkdir()
-    config = base_config(rootfs, "x")
-    config["linux"]["cgroupsPath"] = f"{TEST_PARENT}/{uuid.uuid4().hex[:10]}"
-    return Bundle(path, config).write()
+def bun(bundle: Bundle) -> Bundle:
+    return bundle
 
 
 def _start(rt: Runtime, bun: Bundle, *args: str, resources: dict | None = None) -> str:

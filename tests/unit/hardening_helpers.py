@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import platform
 import traceback
 from dataclasses import dataclass

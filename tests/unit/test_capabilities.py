@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-import pytest
-
 from hardening_helpers import run_in_child
-from pyoci.errors import PyociError
 from pyoci.linux import capabilities as caps
 from pyoci.spec import Capabilities
 

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from hardening_helpers import run_in_child
-from pyoci.errors import PyociError, SyscallError
+from pyoci.errors import PyociError
 from pyoci.linux import process_attrs as attrs
 from pyoci.spec import IOPriority, Personality, Rlimit, Scheduler
 
