@@ -55,7 +55,7 @@ def prepare(spec: Spec, container_id: str, bundle: str) -> Hardening:
     config = spec.linux.seccomp
     if config is not None:
         from .linux import seccomp
-        hardening.seccomp = seccomp.compile_filter(config)
+        hardening.seccomp = seccomp.compile_filter(config, cache=seccomp.cache_dir())
         if hardening.seccomp.uses_notify:
             if not config.listener_path:
                 hardening.seccomp.release()

@@ -14,6 +14,15 @@ Behaviour follows runc:
 - SCMP_ACT_NOTIFY is refused as the default action and for `write` (the runtime must
   still write after loading), and `load` returns the notify fd for the listener.
 
+Compiling a large profile (an engine's default has hundreds of names on three
+architectures) costs libseccomp tens of milliseconds, and engines send the same profile
+for every container. So a filter without NOTIFY is compiled to its BPF program once and
+kept in a cache (`cache_dir`) keyed by everything that shapes the program: the profile,
+libseccomp's version and the machine. The program is then installed with seccomp(2) and
+the flags the profile asks for, which is what libseccomp's own load does. A cache entry
+holds the full key and is used only if it matches exactly; the cache is a speed-up only,
+so a cache that cannot be read or written is ignored.
+
 Not done: runc's patch of the compiled BPF that answers ENOSYS (instead of the default
 action) for syscalls newer than every syscall the profile names. Engine profiles use
 defaultErrnoRet ENOSYS for the same purpose, so this only matters for a profile whose
@@ -26,13 +35,16 @@ import array
 import ctypes
 import errno
 import json
+import os
 import socket
+import zlib
 from dataclasses import dataclass, field
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
 if TYPE_CHECKING:
     from typing import Any
 
 from ..errors import PyociError, SyscallError
+from . import syscalls
 from ..spec import Seccomp, SeccompArg, SeccompRule
 
 _LIBRARY = "libseccomp.so.2"
@@ -74,6 +86,17 @@ _ATTR_CTL_TSYNC = 4
 _ATTR_CTL_LOG = 6
 _ATTR_CTL_SSB = 7
 _ATTR_CTL_WAITKILL = 10  # libseccomp >= 2.6 only
+
+# The same flags as seccomp(2) takes them, for installing a compiled program.
+_KERNEL_FLAGS = {
+    "SECCOMP_FILTER_FLAG_TSYNC": 1,
+    "SECCOMP_FILTER_FLAG_LOG": 2,
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4,
+}
+
+CACHE_ENV = "PYOCI_SECCOMP_CACHE"  # a directory, or empty for no cache
+_DEFAULT_CACHE = "/var/cache/pyoci/seccomp"
+_CACHE_FORMAT = 1
 
 FLAG_ATTRIBUTES = {
     "SECCOMP_FILTER_FLAG_TSYNC": _ATTR_CTL_TSYNC,
@@ -166,15 +189,24 @@ def _conditions(args: list[SeccompArg], where: str) -> list[list[_ArgCmp]]:
 
 @dataclass
 class SeccompFilter:
-    """A built, not yet loaded filter. `load` it once, or `release` it."""
+    """A built, not yet loaded filter. `load` it once, or `release` it.
+
+    Either `program` holds the compiled BPF (installed with seccomp(2)), or `ctx` is a
+    libseccomp context that libseccomp loads (a NOTIFY filter, whose listener fd
+    libseccomp hands out)."""
 
     lib: ctypes.CDLL
     ctx: int
     uses_notify: bool
     skipped_syscalls: list[str] = field(default_factory=list)
+    program: bytes = b""
+    kernel_flags: int = 0
 
     def load(self) -> int | None:
         """Install the filter on the calling thread; the notify fd if NOTIFY is used."""
+        if self.program:
+            syscalls.seccomp_set_filter(self.program, self.kernel_flags)
+            return None
         rc = self.lib.seccomp_load(self.ctx)
         if rc < 0:
             raise SyscallError("load seccomp filter", -rc)
@@ -185,11 +217,19 @@ class SeccompFilter:
                 raise SyscallError("get seccomp notify fd", -notify_fd)
         return notify_fd
 
-    def export_bpf(self, fd: int) -> None:
-        """Write the compiled BPF program to fd (for inspection and tests)."""
-        rc = self.lib.seccomp_export_bpf(self.ctx, fd)
-        if rc < 0:
-            raise SyscallError("export seccomp filter", -rc)
+    def export_bpf(self) -> bytes:
+        """The compiled BPF program."""
+        if self.program:
+            return self.program
+        fd = os.memfd_create("seccomp-bpf", os.MFD_CLOEXEC)
+        try:
+            rc = self.lib.seccomp_export_bpf(self.ctx, fd)
+            if rc < 0:
+                raise SyscallError("export seccomp filter", -rc)
+            size = os.lseek(fd, 0, os.SEEK_CUR)
+            return os.pread(fd, size, 0)
+        finally:
+            os.close(fd)
 
     def release(self) -> None:
         if self.ctx:
@@ -197,11 +237,96 @@ class SeccompFilter:
             self.ctx = 0
 
 
-def compile_filter(config: Seccomp, where: str = "linux.seccomp") -> SeccompFilter:
-    """Build the filter `config` describes; PyociError names the field on a bad value."""
+def cache_dir() -> str | None:
+    """Where compiled programs are kept: $PYOCI_SECCOMP_CACHE, else root's cache
+    directory. Another user (rootless) simply cannot use root's, and compiles."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured is not None:
+        return configured or None
+    return _DEFAULT_CACHE
+
+
+def _cache_key(lib: ctypes.CDLL, config: Seccomp) -> str:
+    """Everything the compiled program depends on, as one canonical string."""
+    rules = [[r.names, r.action, r.errno_ret, [[a.index, a.value, a.value_two, a.op] for a in r.args]]
+             for r in config.syscalls]
+    return json.dumps([_CACHE_FORMAT, library_version(lib), os.uname().machine,
+                       config.default_action, config.default_errno_ret, config.architectures,
+                       config.flags, rules], separators=(",", ":"))
+
+
+def _cache_path(directory: str, key: str) -> str:
+    encoded = key.encode()
+    # The name only spreads entries; a hit needs the whole key to match.
+    return os.path.join(directory, f"{zlib.crc32(encoded):08x}{zlib.adler32(encoded):08x}.json")
+
+
+def _cache_read(directory: str, key: str) -> tuple[bytes, list[str]] | None:
+    try:
+        with open(_cache_path(directory, key), "rb") as f:
+            entry = json.load(f)
+        if entry["key"] != key:
+            return None
+        program = bytes.fromhex(entry["bpf"])
+        skipped = list(entry["skipped"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return (program, skipped) if program and len(program) % 8 == 0 else None
+
+
+def _cache_write(directory: str, key: str, program: bytes, skipped: list[str]) -> None:
+    path = _cache_path(directory, key)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with open(fd, "w") as f:
+            json.dump({"key": key, "bpf": program.hex(), "skipped": skipped}, f)
+        os.rename(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def compile_filter(config: Seccomp, where: str = "linux.seccomp",
+                   cache: str | None = None) -> SeccompFilter:
+    """Build the filter `config` describes; PyociError names the field on a bad value.
+    With a `cache` directory, a filter without NOTIFY comes back compiled to its program,
+    from the cache when an earlier container used the same profile."""
     lib = _load_library()
     if config.default_action == "SCMP_ACT_NOTIFY":
         raise PyociError(f"{where}.defaultAction: SCMP_ACT_NOTIFY cannot be the default action")
+    key = _cache_key(lib, config) if cache else ""
+    if cache:
+        hit = _cache_read(cache, key)
+        if hit is not None:  # only a filter compiled to a program is ever stored
+            return SeccompFilter(lib=lib, ctx=0, uses_notify=False, skipped_syscalls=hit[1],
+                                 program=hit[0], kernel_flags=_kernel_flags(config.flags) or 0)
+    built = _build(lib, config, where)
+    flags = _kernel_flags(config.flags)
+    if cache and not built.uses_notify and flags is not None:
+        try:
+            built.program = built.export_bpf()
+        finally:
+            built.release()
+        built.kernel_flags = flags
+        _cache_write(cache, key, built.program, built.skipped_syscalls)
+    return built
+
+
+def _kernel_flags(flags: list[str]) -> int | None:
+    """seccomp(2)'s flags for the profile's; None if one needs libseccomp's own load."""
+    value = 0
+    for flag in flags:
+        if flag not in _KERNEL_FLAGS:
+            return None
+        value |= _KERNEL_FLAGS[flag]
+    return value
+
+
+def _build(lib: ctypes.CDLL, config: Seccomp, where: str) -> SeccompFilter:
     default = action_value(config.default_action, config.default_errno_ret, f"{where}.defaultAction")
     ctx = lib.seccomp_init(default)
     if not ctx:

@@ -18,8 +18,8 @@ _libc = ctypes.CDLL(None, use_errno=True)
 # Syscalls without a glibc 2.36 wrapper. Numbers from 424 up are shared by every
 # architecture; older ones differ.
 _ARCH_NUMBERS = {
-    "x86_64": {"pivot_root": 155},
-    "aarch64": {"pivot_root": 41},
+    "x86_64": {"pivot_root": 155, "seccomp": 317},
+    "aarch64": {"pivot_root": 41, "seccomp": 277},
 }
 _SYS_CLOSE_RANGE = 436
 _SYS_OPENAT2 = 437
@@ -124,6 +124,23 @@ def setdomainname(name: str) -> None:
 def prctl(option: int, arg2: int = 0, step: str = "prctl") -> None:
     if _libc.prctl(option, ctypes.c_ulong(arg2), 0, 0, 0) != 0:
         raise _fail(step)
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+SECCOMP_SET_MODE_FILTER = 1
+_BPF_INSTRUCTION_SIZE = 8  # struct sock_filter
+
+
+def seccomp_set_filter(program: bytes, flags: int) -> None:
+    """Install a compiled seccomp BPF program (struct sock_filter[]) on this thread."""
+    buf = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // _BPF_INSTRUCTION_SIZE, ctypes.addressof(buf))
+    if _libc.syscall(_syscall_number("seccomp"), SECCOMP_SET_MODE_FILTER, ctypes.c_uint(flags),
+                     ctypes.byref(fprog)) != 0:
+        raise _fail("load seccomp filter")
 
 
 def close_range(first: int, last: int, flags: int = 0) -> None:

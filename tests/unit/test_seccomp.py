@@ -282,3 +282,84 @@ def test_listener_refusal_is_a_clear_error(tmp_path):
         seccomp.send_to_listener(str(tmp_path / "nobody.sock"), 0, {"pid": 1})
     assert "send seccomp notify fd to listener" in str(e.value)
     assert "ENOENT" in str(e.value)
+
+
+# --- the compiled-program cache ------------------------------------------------------------
+
+def _cache_entries(directory) -> list:
+    return sorted(p for p in directory.iterdir() if p.suffix == ".json")
+
+
+def test_cache_stores_the_program_and_a_hit_enforces_it(tmp_path):
+    cfg = seccomp_from_json(podman_profile_as_oci(PODMAN_DEFAULT_CAPS))
+    fresh = seccomp.compile_filter(cfg)  # no cache: libseccomp's own context
+    try:
+        expected = fresh.export_bpf()
+    finally:
+        fresh.release()
+    first = seccomp.compile_filter(cfg, cache=str(tmp_path))
+    assert first.program == expected and first.ctx == 0
+    [entry] = _cache_entries(tmp_path)
+    assert oct(entry.stat().st_mode & 0o777) == "0o600"
+    second = seccomp.compile_filter(cfg, cache=str(tmp_path))
+    assert second.program == expected
+    # The cached program is the filter: podman's profile allows personality() only for a
+    # few arguments, and answers others with its default errno, ENOSYS.
+    r = run_in_child(lambda: (second.load(), _raw_syscall(SYS_PERSONALITY, 0xFFFF))[1])
+    assert json.loads(r.stdout) == errno.ENOSYS
+
+
+def test_cache_entry_for_another_profile_is_not_used(tmp_path):
+    deny_mkdir = _allow_all_but([{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}])
+    deny_rmdir = _allow_all_but([{"names": ["rmdir"], "action": "SCMP_ACT_ERRNO"}])
+    seccomp.compile_filter(deny_mkdir, cache=str(tmp_path))
+    [entry] = _cache_entries(tmp_path)
+    # An entry under the other profile's name, as a name collision would leave it.
+    other = seccomp.compile_filter(deny_rmdir)
+    try:
+        rmdir_program = other.export_bpf()
+    finally:
+        other.release()
+    stale = json.loads(entry.read_text())
+    target = seccomp._cache_path(str(tmp_path), seccomp._cache_key(seccomp._load_library(), deny_rmdir))
+    with open(target, "w") as f:
+        json.dump(stale, f)
+    assert seccomp.compile_filter(deny_rmdir, cache=str(tmp_path)).program == rmdir_program
+
+
+def test_damaged_cache_entry_is_compiled_again(tmp_path):
+    cfg = _allow_all_but([{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}])
+    program = seccomp.compile_filter(cfg, cache=str(tmp_path)).program
+    [entry] = _cache_entries(tmp_path)
+    entry.write_text("{not json")
+    assert seccomp.compile_filter(cfg, cache=str(tmp_path)).program == program
+    assert json.loads(entry.read_text())["bpf"] == program.hex()
+
+
+def test_unwritable_cache_still_builds_the_filter(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    cfg = _allow_all_but([{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}])
+    built = seccomp.compile_filter(cfg, cache=str(blocker / "cache"))
+    assert built.program
+    assert list(tmp_path.iterdir()) == [blocker]
+
+
+def test_notify_filter_is_not_cached(tmp_path):
+    cfg = _allow_all_but([{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}],
+                         listenerPath="/run/nowhere.sock")
+    built = seccomp.compile_filter(cfg, cache=str(tmp_path))
+    try:
+        assert built.uses_notify and built.ctx and not built.program
+    finally:
+        built.release()
+    assert _cache_entries(tmp_path) == []
+
+
+def test_cache_location(monkeypatch, tmp_path):
+    monkeypatch.delenv(seccomp.CACHE_ENV, raising=False)
+    assert seccomp.cache_dir() == "/var/cache/pyoci/seccomp"
+    monkeypatch.setenv(seccomp.CACHE_ENV, str(tmp_path))
+    assert seccomp.cache_dir() == str(tmp_path)
+    monkeypatch.setenv(seccomp.CACHE_ENV, "")
+    assert seccomp.cache_dir() is None
