@@ -2,6 +2,9 @@
 
 pyoci (the parent) stays in the host's namespaces: it must write id maps, run the
 runtime-namespace hooks and clean up. So it forks this child, which
+  0. prepares what needs neither the cgroup nor the namespaces (the init's modules,
+     the seccomp program) while the parent makes the cgroup: both take milliseconds,
+     and a machine has more than one CPU;
   1. waits until the parent has put it in the container's cgroup (a cgroup
      namespace made later must be rooted there);
   2. while it still has the host's privileges: prepares idmapped mounts (detached
@@ -153,10 +156,18 @@ def _become_root(where: str) -> None:
 
 
 def run_bootstrap(spec: Spec, channel: sync.Channel, bundle: str,
-                  init: Callable[[PreparedMounts], NoReturn]) -> NoReturn:
-    """Body of the first child; never returns."""
+                  prepare: Callable[[], Callable[[PreparedMounts], NoReturn]]) -> NoReturn:
+    """Body of the first child; never returns. `prepare` runs before the parent's go
+    and returns the init's body."""
+    try:
+        init = prepare()
+        early_error = None
+    except BaseException as err:  # told once the parent listens, after its go
+        early_error = err
     try:
         channel.expect(sync.GO)
+        if early_error is not None:
+            raise early_error
         prepared = prepare_idmapped_mounts(spec, bundle)
         if uses_user_namespace(spec):
             raise_limits_before_user_ns(spec)

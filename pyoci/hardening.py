@@ -43,19 +43,30 @@ class Hardening:
     warnings: list[str] = field(default_factory=list)
 
 
-def prepare(spec: Spec, container_id: str, bundle: str) -> Hardening:
-    """Everything that can fail cleanly, done while the init still reports to the parent
-    and still sees the host's file system."""
+def plan(spec: Spec, container_id: str, bundle: str) -> Hardening:
+    """The checks and the work that need neither the container's namespaces nor its
+    cgroup: label and capability checks, the libraries, the seccomp program. The
+    create path does this in the bootstrap child while the parent makes the cgroup."""
     assert spec.process is not None
     security_labels.check_selinux_label(spec.process.selinux_label)
-    plan = capabilities.plan_capabilities(spec.process.capabilities)
+    caps = capabilities.plan_capabilities(spec.process.capabilities)
     capabilities.preload()
-    hardening = Hardening(spec=spec, caps=plan, container_id=container_id, bundle=bundle,
-                          warnings=list(plan.warnings))
-    config = spec.linux.seccomp
-    if config is not None:
+    hardening = Hardening(spec=spec, caps=caps, container_id=container_id, bundle=bundle,
+                          warnings=list(caps.warnings))
+    if spec.linux.seccomp is not None:
         from .linux import seccomp
-        hardening.seccomp = seccomp.compile_filter(config, cache=seccomp.cache_dir())
+        hardening.seccomp = seccomp.compile_filter(spec.linux.seccomp, cache=seccomp.cache_dir())
+    return hardening
+
+
+def prepare(spec: Spec, container_id: str, bundle: str, planned: Hardening | None = None
+            ) -> Hardening:
+    """Everything that can fail cleanly, done while the init still reports to the parent
+    and still sees the host's file system; `planned`: what `plan` made earlier."""
+    hardening = planned or plan(spec, container_id, bundle)
+    config = spec.linux.seccomp
+    if config is not None and hardening.seccomp is not None:
+        from .linux import seccomp
         if hardening.seccomp.uses_notify:
             if not config.listener_path:
                 hardening.seccomp.release()

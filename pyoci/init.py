@@ -41,6 +41,14 @@ class InitPlan:
     console_fd: int = -1
     no_pivot: bool = False
     no_new_keyring: bool = False
+    # hardening.plan's result when the bootstrap child made it early (prepare_early).
+    security: hardening.Hardening | None = None
+
+
+def prepare_early(plan: InitPlan) -> None:
+    """What the init needs that depends on neither its namespaces nor its cgroup, done
+    by the bootstrap child while the parent is still making the cgroup."""
+    plan.security = hardening.plan(plan.spec, plan.container_id, plan.bundle)
 
 
 def bring_up_loopback() -> None:
@@ -151,7 +159,7 @@ def run_init(plan: InitPlan, idmapped_mounts: dict[int, int] | None = None) -> N
             trace(f"init: joined a new session keyring _ses.{plan.container_id}")
         new = {ns.type for ns in spec.linux.namespaces if not ns.path}
         in_user_ns = spec.linux.namespace("user") is not None
-        security = hardening.prepare(spec, plan.container_id, plan.bundle)
+        security = hardening.prepare(spec, plan.container_id, plan.bundle, plan.security)
         for warning in security.warnings:
             os.write(2, f"pyoci: warning: {warning}\n".encode())
 

@@ -12,8 +12,11 @@ import select
 import signal
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
 if TYPE_CHECKING:
-    from typing import Any
+    from collections.abc import Callable
+    from typing import Any, NoReturn
 
+    from . import sync
+    from .bootstrap import PreparedMounts
     from .options import CreateOptions, Created, RunOptions
     from .spec import Spec
 
@@ -117,13 +120,19 @@ def create(ctx: Context, container_id: str, opts: CreateOptions) -> Created:
         idmap.chown_to_container_root(cdir.fifo_path, spec)
         fifo_fd = os.open(cdir.fifo_path, os.O_PATH | os.O_CLOEXEC)
         resources, late_pids_limit = split_late_pids_limit(spec.linux.resources)
-        cgroup.create(resources,
-                      linux_devices=[(d.type, d.major, d.minor) for d in spec.linux.devices])
-        state.cgroup = cgroup.to_state()
-        ctx.log.debug("cgroup created")
         extra_fds = pass_listen_fds(spec) + opts.preserve_fds
         pass_notify_socket(spec)
-        _spawn(ctx, state, spec, cgroup, fifo_fd, extra_fds, console_fd, opts)
+        # The bootstrap child prepares the init while the cgroup is made (_fork_bootstrap).
+        pid, channel = _fork_bootstrap(ctx, state, spec, fifo_fd, extra_fds, console_fd, opts)
+        try:
+            cgroup.create(resources,
+                          linux_devices=[(d.type, d.major, d.minor) for d in spec.linux.devices])
+            state.cgroup = cgroup.to_state()
+            ctx.log.debug("cgroup created")
+            _drive_bootstrap(ctx, state, spec, cgroup, pid, channel)
+        finally:
+            channel.close()
+            _reap(pid)
         os.close(fifo_fd)
         if late_pids_limit is not None:
             cgroup.update({"pids": {"limit": late_pids_limit}})
@@ -206,12 +215,14 @@ def pass_notify_socket(spec: Spec) -> None:
     spec.process.env.append(f"NOTIFY_SOCKET={NOTIFY_SOCKET_IN_CONTAINER}")
 
 
-def _spawn(ctx: Context, state: ContainerState, spec: Spec, cgroup, fifo_fd: int,
-           preserve_fds: int, console_fd: int = -1, opts: CreateOptions | None = None) -> None:
-    """Fork the bootstrap child and drive it over the sync channel until the init is ready."""
-    from . import bootstrap, hooks, sync
-    from .init import InitPlan, run_init
-    from .linux import idmap
+def _fork_bootstrap(ctx: Context, state: ContainerState, spec: Spec, fifo_fd: int,
+                    preserve_fds: int, console_fd: int = -1,
+                    opts: CreateOptions | None = None) -> tuple[int, sync.Channel]:
+    """Fork the bootstrap child. Until the parent's go it imports the init's modules and
+    prepares what needs no cgroup or namespace (init.prepare_early): that runs while the
+    parent makes the cgroup, whose first cgroup.procs write alone waits for an RCU
+    grace period."""
+    from . import bootstrap, sync
 
     parent, child = sync.channel_pair()
     if ctx.log.debugging:
@@ -220,53 +231,66 @@ def _spawn(ctx: Context, state: ContainerState, spec: Spec, cgroup, fifo_fd: int
         ctx.log.debug("namespaces: " + ", ".join(
             f"{ns.type} (join {ns.path})" if ns.path else f"{ns.type} (new)"
             for ns in spec.linux.namespaces))
-    plan = InitPlan(spec=spec, container_id=state.id, bundle=state.bundle, rootfs=state.rootfs,
-                    channel=child, fifo_fd=fifo_fd, preserve_fds=preserve_fds,
-                    console_fd=console_fd, no_pivot=bool(opts and opts.no_pivot),
-                    no_new_keyring=bool(opts and opts.no_new_keyring))
+
+    def prepare_init() -> Callable[[PreparedMounts], NoReturn]:
+        from .init import InitPlan, prepare_early, run_init
+        plan = InitPlan(spec=spec, container_id=state.id, bundle=state.bundle,
+                        rootfs=state.rootfs, channel=child, fifo_fd=fifo_fd,
+                        preserve_fds=preserve_fds, console_fd=console_fd,
+                        no_pivot=bool(opts and opts.no_pivot),
+                        no_new_keyring=bool(opts and opts.no_new_keyring))
+        prepare_early(plan)
+        return lambda mounts: run_init(plan, mounts)
+
     pid = os.fork()
     if pid == 0:
         parent.close()
-        bootstrap.run_bootstrap(spec, child, state.bundle, lambda mounts: run_init(plan, mounts))
+        bootstrap.run_bootstrap(spec, child, state.bundle, prepare_init)
     child.close()
-    try:
-        cgroup.add_process(pid)
-        parent.send(sync.GO)
-        user_ns = spec.linux.namespace("user")
-        if user_ns is not None and not user_ns.path:
-            parent.expect(sync.USERNS_READY)
-            ctx.log.debug("user namespace made; writing its id maps")
-            idmap.write_maps(pid, spec.linux.uid_mappings, spec.linux.gid_mappings)
-            parent.send(sync.MAPPED)
-        # The init may speak before the bootstrap child reports its pid: both hold the
-        # channel. Keep what comes early and handle it once the pid is known.
-        early = []
+    return pid, parent
+
+
+def _drive_bootstrap(ctx: Context, state: ContainerState, spec: Spec, cgroup, pid: int,
+                     parent: sync.Channel) -> None:
+    """Put the bootstrap child in the cgroup and drive it over the sync channel until
+    the init is ready."""
+    from . import hooks, sync
+    from .linux import idmap
+
+    cgroup.add_process(pid)
+    parent.send(sync.GO)
+    user_ns = spec.linux.namespace("user")
+    if user_ns is not None and not user_ns.path:
+        parent.expect(sync.USERNS_READY)
+        ctx.log.debug("user namespace made; writing its id maps")
+        idmap.write_maps(pid, spec.linux.uid_mappings, spec.linux.gid_mappings)
+        parent.send(sync.MAPPED)
+    # The init may speak before the bootstrap child reports its pid: both hold the
+    # channel. Keep what comes early and handle it once the pid is known.
+    early = []
+    message = parent.recv()
+    while message["type"] != sync.PID:
+        early.append(message)
         message = parent.recv()
-        while message["type"] != sync.PID:
-            early.append(message)
-            message = parent.recv()
-        state.pid = message["pid"]
-        state.start_time = proc.start_time(state.pid) or 0
-        ctx.log.debug(f"init started as pid {state.pid}")
-        while True:
-            message = early.pop(0) if early else parent.recv()
-            if message["type"] == sync.READY:
-                break
-            if message["type"] == sync.HOOKS_REQUEST:
-                hook_state = hooks.hook_state(state.id, state.pid, state.bundle,
-                                              state.annotations, "created")
-                hooks.run_hooks(spec.hooks.prestart, "prestart", hook_state)
-                ctx.log.debug(f"prestart hooks done ({len(spec.hooks.prestart)})")
-                hooks.run_hooks(spec.hooks.create_runtime, "createRuntime", hook_state)
-                ctx.log.debug(f"createRuntime hooks done ({len(spec.hooks.create_runtime)})")
-                hooks.run_hooks_in_namespaces(spec.hooks.create_container, "createContainer",
-                                              hook_state, state.pid)
-                ctx.log.debug(f"createContainer hooks done ({len(spec.hooks.create_container)})")
-                parent.send(sync.HOOKS_DONE)
-        ctx.log.debug("init ready")
-    finally:
-        parent.close()
-        _reap(pid)
+    state.pid = message["pid"]
+    state.start_time = proc.start_time(state.pid) or 0
+    ctx.log.debug(f"init started as pid {state.pid}")
+    while True:
+        message = early.pop(0) if early else parent.recv()
+        if message["type"] == sync.READY:
+            break
+        if message["type"] == sync.HOOKS_REQUEST:
+            hook_state = hooks.hook_state(state.id, state.pid, state.bundle,
+                                          state.annotations, "created")
+            hooks.run_hooks(spec.hooks.prestart, "prestart", hook_state)
+            ctx.log.debug(f"prestart hooks done ({len(spec.hooks.prestart)})")
+            hooks.run_hooks(spec.hooks.create_runtime, "createRuntime", hook_state)
+            ctx.log.debug(f"createRuntime hooks done ({len(spec.hooks.create_runtime)})")
+            hooks.run_hooks_in_namespaces(spec.hooks.create_container, "createContainer",
+                                          hook_state, state.pid)
+            ctx.log.debug(f"createContainer hooks done ({len(spec.hooks.create_container)})")
+            parent.send(sync.HOOKS_DONE)
+    ctx.log.debug("init ready")
 
 
 def _reap(pid: int) -> None:

@@ -30,10 +30,27 @@ def assert_refused(runtime: Runtime, r: Result, *phrases: str) -> None:
         assert len(lines) == 1, r.stderr
 
 
+def processes_naming(cid: str) -> list[int]:
+    """Live processes whose command line names the container (a runtime's children)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if cid.encode() in f.read().split(b"\0"):
+                    found.append(int(entry))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
 def assert_nothing_left(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     assert not (runtime.root / cid).exists(), "state directory left behind"
     assert runtime("state", cid).returncode != 0
     assert processes_of(bundle) == []
+    assert processes_naming(cid) == []
+    cgroup = bundle.config["linux"].get("cgroupsPath", "").strip("/")
+    if cgroup:
+        assert not (Path("/sys/fs/cgroup/pids") / cgroup).exists(), "cgroup left behind"
 
 
 def test_malformed_json(runtime: Runtime, bundle: Bundle) -> None:
@@ -75,6 +92,31 @@ def test_missing_rootfs(runtime: Runtime, bundle: Bundle, tmp_path: Path) -> Non
     r = runtime("create", "--bundle", str(bundle.path), cid)
     assert_refused(runtime, r, "no-such-rootfs")
     assert not (runtime.root / cid).exists()
+
+
+def test_cgroup_value_the_kernel_refuses(runtime: Runtime, bundle: Bundle) -> None:
+    # Refused while the runtime's first child already exists (it prepares the init
+    # while the cgroup is made): that child must go too.
+    bundle.config["linux"]["resources"] = {"cpu": {"cpus": "999"}}
+    bundle.write()
+    cid = runtime.new_id()
+    r = runtime("create", "--bundle", str(bundle.path), cid)
+    assert_refused(runtime, r, "cpuset.cpus")
+    assert_nothing_left(runtime, bundle, cid)
+
+
+def test_seccomp_flag_libseccomp_refuses(runtime: Runtime, bundle: Bundle) -> None:
+    # Found by the runtime's first child before the parent lets it go on.
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}
+    bundle.write()
+    cid = runtime.new_id()
+    r = runtime("create", "--bundle", str(bundle.path), cid)
+    assert_refused(runtime, r, "flags")
+    if runtime.is_pyoci:
+        assert "linux.seccomp.flags[0]: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" in r.stderr
+    assert_nothing_left(runtime, bundle, cid)
 
 
 @pytest.mark.parametrize("bad_id", ["a/b", "..", "../escape", "with space"])
