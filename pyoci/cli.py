@@ -7,11 +7,14 @@ Every PyociError becomes one line on stderr (and an entry in --log) and exit 1.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Sequence
+    from types import SimpleNamespace
 
 from . import OCI_VERSION, __version__
 from .context import Context
@@ -19,32 +22,53 @@ from .errors import PyociError, UsageError
 from .log import Log
 
 
-class _Formatter(argparse.HelpFormatter):
-    """argparse asks shutil for the terminal's width each time add_argument checks an
-    argument: importing shutil alone costs every pyoci call ~3 ms. $COLUMNS or 80."""
-
-    def __init__(self, prog: str) -> None:
-        try:
-            width = int(os.environ.get("COLUMNS", "80")) - 2
-        except ValueError:
-            width = 78
-        super().__init__(prog, width=width)
+def command_parser(command: str, description: str):  # -> cli_args.Parser
+    from .cli_args import command_parser as make
+    return make(command, description)
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is a PyociError like any other (exit 1, one line)."""
+class LightCommand:
+    """A command whose options are all switches and whose operands are few. Its usual
+    argv is parsed here; anything else (help, an unknown or abbreviated option, a wrong
+    number of operands) by argparse, built from the same definition (cli_args)."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        kwargs.setdefault("formatter_class", _Formatter)
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, name: str, description: str,
+                 switches: Sequence[tuple[tuple[str, ...], str, str]] = (),
+                 operands: Sequence[tuple[str, str]] = (("container_id", "ID"),),
+                 optional: Sequence[tuple[str, str, str]] = ()) -> None:
+        self.name = name
+        self.description = description
+        self.switches = switches  # (names, dest, help)
+        self.operands = operands  # (dest, metavar)
+        self.optional = optional  # (dest, metavar, default)
 
-    def error(self, message: str) -> None:  # type: ignore[override]
-        command = self.prog.removeprefix("pyoci").strip()  # the CLI adds "pyoci: " itself
-        raise UsageError(f"{command}: {message}" if command else message)
+    def parse(self, argv: list[str]) -> SimpleNamespace | argparse.Namespace:
+        from types import SimpleNamespace
+        values: dict[str, object] = {dest: False for _, dest, _ in self.switches}
+        by_name = {name: dest for names, dest, _ in self.switches for name in names}
+        given: list[str] = []
+        for i, arg in enumerate(argv):
+            if arg == "--":
+                given += argv[i + 1:]
+                break
+            if arg.startswith("-") and arg != "-":
+                if arg not in by_name:
+                    return self._argparse(argv)
+                values[by_name[arg]] = True
+            else:
+                given.append(arg)
+        required = len(self.operands)
+        if not required <= len(given) <= required + len(self.optional):
+            return self._argparse(argv)
+        for (dest, _), value in zip(self.operands, given):
+            values[dest] = value
+        for (dest, _, default), value in zip(self.optional, given[required:] + [None] * len(self.optional)):
+            values[dest] = default if value is None else value
+        return SimpleNamespace(**values)
 
-
-def command_parser(command: str, description: str) -> _Parser:
-    return _Parser(prog=f"pyoci {command}", description=description)
+    def _argparse(self, argv: list[str]) -> argparse.Namespace:
+        from .cli_args import light_parser
+        return light_parser(self).parse_args(argv)
 
 
 def _bundle_options(p: argparse.ArgumentParser) -> None:
@@ -88,30 +112,31 @@ def cmd_run(ctx: Context, argv: list[str]) -> int:
         detach=a.detach, keep=a.keep, no_subreaper=a.no_subreaper))
 
 
+START = LightCommand("start", "start the program of a created container")
+STATE = LightCommand("state", "print the state of a container as JSON")
+KILL = LightCommand("kill", "send a signal to the container's init (default SIGTERM)",
+                    switches=((("--all", "-a"), "all", "signal every process of the container"),),
+                    optional=(("signal", "SIGNAL", "SIGTERM"),))
+DELETE = LightCommand("delete", "delete a container and everything it holds",
+                      switches=((("--force", "-f"), "force", "kill the container if it is running"),))
+
+
 def cmd_start(ctx: Context, argv: list[str]) -> int:
-    p = command_parser("start", "start the program of a created container")
-    p.add_argument("container_id", metavar="ID")
-    a = p.parse_args(argv)
+    a = START.parse(argv)
     from .lifecycle import start
     start(ctx, a.container_id)
     return 0
 
 
 def cmd_state(ctx: Context, argv: list[str]) -> int:
-    p = command_parser("state", "print the state of a container as JSON")
-    p.add_argument("container_id", metavar="ID")
-    a = p.parse_args(argv)
+    a = STATE.parse(argv)
     from .lifecycle import container_state
     print(json.dumps(container_state(ctx, a.container_id), indent=2))
     return 0
 
 
 def cmd_kill(ctx: Context, argv: list[str]) -> int:
-    p = command_parser("kill", "send a signal to the container's init (default SIGTERM)")
-    p.add_argument("--all", "-a", action="store_true", help="signal every process of the container")
-    p.add_argument("container_id", metavar="ID")
-    p.add_argument("signal", nargs="?", default="SIGTERM")
-    a = p.parse_args(argv)
+    a = KILL.parse(argv)
     from .lifecycle import kill
     from .signals import parse_signal
     sig = parse_signal(a.signal)
@@ -120,10 +145,7 @@ def cmd_kill(ctx: Context, argv: list[str]) -> int:
 
 
 def cmd_delete(ctx: Context, argv: list[str]) -> int:
-    p = command_parser("delete", "delete a container and everything it holds")
-    p.add_argument("--force", "-f", action="store_true", help="kill the container if it is running")
-    p.add_argument("container_id", metavar="ID")
-    a = p.parse_args(argv)
+    a = DELETE.parse(argv)
     from .lifecycle import delete
     delete(ctx, a.container_id, a.force)
     return 0
@@ -224,20 +246,47 @@ COMMANDS: dict[str, tuple[Callable[[Context, list[str]], int], str]] = {
 
 # --- the global part --------------------------------------------------------------------
 
-def _global_parser() -> _Parser:
-    p = _Parser(prog="pyoci", description="an OCI container runtime",
-                epilog="commands: " + ", ".join(COMMANDS))
-    p.add_argument("--root", help="state directory (default /run/pyoci, rootless $XDG_RUNTIME_DIR/pyoci)")
-    p.add_argument("--log", help="file to append log entries to")
-    p.add_argument("--log-format", choices=("text", "json"), default="text")
-    p.add_argument("--debug", action="store_true", help="log every step")
-    p.add_argument("--systemd-cgroup", action="store_true", help="manage cgroups through systemd")
-    p.add_argument("--rootless", default="auto", help="true, false or auto")
-    p.add_argument("--criu", help=argparse.SUPPRESS)
-    p.add_argument("--version", "-v", action="store_true", help="print the version")
-    p.add_argument("command", nargs="?")
-    p.add_argument("args", nargs=argparse.REMAINDER)
-    return p
+# (names, dest, takes a value, default, allowed values, help; None: accepted, not shown)
+GLOBAL_OPTIONS = (
+    (("--root",), "root", True, None, None,
+     "state directory (default /run/pyoci, rootless $XDG_RUNTIME_DIR/pyoci)"),
+    (("--log",), "log", True, None, None, "file to append log entries to"),
+    (("--log-format",), "log_format", True, "text", ("text", "json"), "text or json"),
+    (("--debug",), "debug", False, False, None, "log every step"),
+    (("--systemd-cgroup",), "systemd_cgroup", False, False, None, "manage cgroups through systemd"),
+    (("--rootless",), "rootless", True, "auto", None, "true, false or auto"),
+    (("--criu",), "criu", True, None, None, None),
+    (("--version", "-v"), "version", False, False, None, "print the version"),
+)
+
+
+def parse_globals(argv: list[str]):  # -> SimpleNamespace | argparse.Namespace
+    """The global options up to the command; the command and its argv."""
+    from types import SimpleNamespace
+    values: dict[str, object] = {dest: default for _, dest, _, default, _, _ in GLOBAL_OPTIONS}
+    options = {name: option for option in GLOBAL_OPTIONS for name in option[0]}
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] != "-":
+        name, eq, value = argv[i].partition("=")
+        option = options.get(name)
+        if option is None or (eq and not option[2]):
+            return _argparse_globals(argv)
+        _, dest, takes_value, _, choices, _ = option
+        if takes_value and not eq:
+            i += 1
+            if i == len(argv):
+                return _argparse_globals(argv)
+            value = argv[i]
+        if choices and value not in choices:
+            return _argparse_globals(argv)
+        values[dest] = value if takes_value else True
+        i += 1
+    return SimpleNamespace(**values, command=argv[i] if i < len(argv) else None, args=argv[i + 1:])
+
+
+def _argparse_globals(argv: list[str]):  # -> argparse.Namespace
+    from .cli_args import global_parser
+    return global_parser(GLOBAL_OPTIONS, list(COMMANDS)).parse_args(argv)
 
 
 def _rootless(value: str) -> bool:
@@ -254,13 +303,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     log = Log()
     try:
-        g = _global_parser().parse_args(argv)
+        g = parse_globals(argv)
         log = Log(g.log, g.log_format, g.debug)
         if g.version:
             print(f"pyoci version {__version__}\ncommit: {__version__}\nspec: {OCI_VERSION}")
             return 0
         if not g.command:
-            _global_parser().print_help()
+            from .cli_args import global_parser
+            global_parser(GLOBAL_OPTIONS, list(COMMANDS)).print_help()
             return 0
         if g.command not in COMMANDS:
             raise UsageError(f"unknown command {g.command!r}; commands: {', '.join(COMMANDS)}")
