@@ -27,66 +27,92 @@ def command_parser(command: str, description: str):  # -> cli_args.Parser
     return make(command, description)
 
 
-class LightCommand:
-    """A command whose options are all switches and whose operands are few. Its usual
-    argv is parsed here; anything else (help, an unknown or abbreviated option, a wrong
-    number of operands) by argparse, built from the same definition (cli_args)."""
+class CommandSyntax:
+    """A command's options (switches, and options with one value) and operands. Its
+    usual argv is parsed here; anything else (help, an unknown or abbreviated option, a
+    value that does not convert, a wrong number of operands) by argparse, built from the
+    same definition (cli_args)."""
 
     def __init__(self, name: str, description: str,
                  switches: Sequence[tuple[tuple[str, ...], str, str]] = (),
+                 values: Sequence[tuple[tuple[str, ...], str, object, Callable[[str], object], str]] = (),
                  operands: Sequence[tuple[str, str]] = (("container_id", "ID"),),
                  optional: Sequence[tuple[str, str, str]] = ()) -> None:
         self.name = name
         self.description = description
         self.switches = switches  # (names, dest, help)
+        self.values = values      # (names, dest, default, convert, help)
         self.operands = operands  # (dest, metavar)
         self.optional = optional  # (dest, metavar, default)
 
     def parse(self, argv: list[str]) -> SimpleNamespace | argparse.Namespace:
         from types import SimpleNamespace
-        values: dict[str, object] = {dest: False for _, dest, _ in self.switches}
-        by_name = {name: dest for names, dest, _ in self.switches for name in names}
+        result: dict[str, object] = {dest: False for _, dest, _ in self.switches}
+        result.update((dest, default) for _, dest, default, _, _ in self.values)
+        switches = {name: dest for names, dest, _ in self.switches for name in names}
+        values = {name: (dest, convert) for names, dest, _, convert, _ in self.values
+                  for name in names}
         given: list[str] = []
-        for i, arg in enumerate(argv):
+        i = 0
+        while i < len(argv):
+            arg = argv[i]
             if arg == "--":
                 given += argv[i + 1:]
                 break
-            if arg.startswith("-") and arg != "-":
-                if arg not in by_name:
-                    return self._argparse(argv)
-                values[by_name[arg]] = True
-            else:
+            if not arg.startswith("-") or arg == "-":
                 given.append(arg)
+            elif arg in switches:
+                result[switches[arg]] = True
+            else:
+                name, eq, value = arg.partition("=")
+                if name not in values or (not eq and i + 1 == len(argv)):
+                    return self._argparse(argv)
+                if not eq:
+                    i += 1
+                    value = argv[i]
+                dest, convert = values[name]
+                try:
+                    result[dest] = convert(value)
+                except ValueError:
+                    return self._argparse(argv)
+            i += 1
         required = len(self.operands)
         if not required <= len(given) <= required + len(self.optional):
             return self._argparse(argv)
         for (dest, _), value in zip(self.operands, given):
-            values[dest] = value
+            result[dest] = value
         for (dest, _, default), value in zip(self.optional, given[required:] + [None] * len(self.optional)):
-            values[dest] = default if value is None else value
-        return SimpleNamespace(**values)
+            result[dest] = default if value is None else value
+        return SimpleNamespace(**result)
 
     def _argparse(self, argv: list[str]) -> argparse.Namespace:
-        from .cli_args import light_parser
-        return light_parser(self).parse_args(argv)
+        from .cli_args import syntax_parser
+        return syntax_parser(self).parse_args(argv)
 
 
-def _bundle_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--bundle", "-b", default=".", help="path to the bundle directory")
-    p.add_argument("--console-socket", help="unix socket that receives the pty master")
-    p.add_argument("--pid-file", help="file to write the container's pid to")
-    p.add_argument("--no-pivot", action="store_true", help="use chroot-like switch instead of pivot_root")
-    p.add_argument("--no-new-keyring", action="store_true", help="keep the caller's session keyring")
-    p.add_argument("--preserve-fds", type=int, default=0, help="pass N extra fds from 3 on")
-    p.add_argument("container_id", metavar="ID")
+_BUNDLE_SWITCHES = (
+    (("--no-pivot",), "no_pivot", "use chroot-like switch instead of pivot_root"),
+    (("--no-new-keyring",), "no_new_keyring", "keep the caller's session keyring"),
+)
+_BUNDLE_VALUES = (
+    (("--bundle", "-b"), "bundle", ".", str, "path to the bundle directory"),
+    (("--console-socket",), "console_socket", None, str, "unix socket that receives the pty master"),
+    (("--pid-file",), "pid_file", None, str, "file to write the container's pid to"),
+    (("--preserve-fds",), "preserve_fds", 0, int, "pass N extra fds from 3 on"),
+)
+CREATE = CommandSyntax("create", "create a container",
+                       switches=_BUNDLE_SWITCHES, values=_BUNDLE_VALUES)
+RUN = CommandSyntax("run", "create and start a container", switches=_BUNDLE_SWITCHES + (
+    (("--detach", "-d"), "detach", "do not wait for the container"),
+    (("--keep",), "keep", "do not delete the container after it exits"),
+    (("--no-subreaper", "-no-subreaper"), "no_subreaper", "do not become a subreaper"),
+), values=_BUNDLE_VALUES)
 
 
 # --- commands -------------------------------------------------------------------------
 
 def cmd_create(ctx: Context, argv: list[str]) -> int:
-    p = command_parser("create", "create a container")
-    _bundle_options(p)
-    a = p.parse_args(argv)
+    a = CREATE.parse(argv)
     from .lifecycle import create
     from .options import CreateOptions
     created = create(ctx, a.container_id, CreateOptions(
@@ -97,13 +123,7 @@ def cmd_create(ctx: Context, argv: list[str]) -> int:
 
 
 def cmd_run(ctx: Context, argv: list[str]) -> int:
-    p = command_parser("run", "create and start a container")
-    _bundle_options(p)
-    p.add_argument("--detach", "-d", action="store_true", help="do not wait for the container")
-    p.add_argument("--keep", action="store_true", help="do not delete the container after it exits")
-    p.add_argument("--no-subreaper", "-no-subreaper", action="store_true",
-                   help="do not become a subreaper")
-    a = p.parse_args(argv)
+    a = RUN.parse(argv)
     from .lifecycle import run
     from .options import RunOptions
     return run(ctx, a.container_id, RunOptions(
@@ -112,12 +132,12 @@ def cmd_run(ctx: Context, argv: list[str]) -> int:
         detach=a.detach, keep=a.keep, no_subreaper=a.no_subreaper))
 
 
-START = LightCommand("start", "start the program of a created container")
-STATE = LightCommand("state", "print the state of a container as JSON")
-KILL = LightCommand("kill", "send a signal to the container's init (default SIGTERM)",
+START = CommandSyntax("start", "start the program of a created container")
+STATE = CommandSyntax("state", "print the state of a container as JSON")
+KILL = CommandSyntax("kill", "send a signal to the container's init (default SIGTERM)",
                     switches=((("--all", "-a"), "all", "signal every process of the container"),),
                     optional=(("signal", "SIGNAL", "SIGTERM"),))
-DELETE = LightCommand("delete", "delete a container and everything it holds",
+DELETE = CommandSyntax("delete", "delete a container and everything it holds",
                       switches=((("--force", "-f"), "force", "kill the container if it is running"),))
 
 

@@ -1,10 +1,10 @@
 """argparse for pyoci's command line: every command's full parser, its help and its
 usage errors.
 
-The CLI (cli.py) parses the everyday shapes of the global options and of the light
-commands (start, state, kill, delete) itself, from the same tables these parsers are
-built from: importing argparse and building two parsers would cost each such call
-about as much as the command's own work. Help, an unknown or abbreviated option and a
+The CLI (cli.py) parses the everyday shapes of the global options and of the commands
+engines call (create, run, start, state, kill, delete) itself, from the same tables these
+parsers are built from: importing argparse and building two parsers would cost each
+such call about as much as a light command's own work. Help, an unknown or abbreviated option and a
 wrong number of operands come here, so every message is argparse's.
 """
 
@@ -14,7 +14,7 @@ import argparse
 import os
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
 if TYPE_CHECKING:
-    from .cli import LightCommand
+    from .cli import CommandSyntax
 
 from .errors import UsageError
 
@@ -63,10 +63,12 @@ def global_parser(options: tuple, commands: list[str]) -> Parser:
     return p
 
 
-def light_parser(command: LightCommand) -> Parser:
+def syntax_parser(command: CommandSyntax) -> Parser:
     p = command_parser(command.name, command.description)
     for names, dest, help_text in command.switches:
         p.add_argument(*names, dest=dest, action="store_true", help=help_text)
+    for names, dest, default, convert, help_text in command.values:
+        p.add_argument(*names, dest=dest, default=default, type=convert, help=help_text)
     for dest, metavar in command.operands:
         p.add_argument(dest, metavar=metavar)
     for dest, metavar, default in command.optional:

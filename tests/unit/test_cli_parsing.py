@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pyoci import cli
-from pyoci.cli_args import global_parser, light_parser
+from pyoci.cli_args import global_parser, syntax_parser
 from pyoci.errors import UsageError
 
 
@@ -50,9 +50,15 @@ def test_unusual_globals_get_argparse_messages(argv: list[str], message: str) ->
     (cli.KILL, ["--all", "c1", "SIGKILL"]),
     (cli.KILL, ["-a", "--", "c1", "TERM"]),
     (cli.DELETE, ["--forc", "c1"]),  # abbreviated: argparse's rule, through argparse
+    (cli.CREATE, ["c1"]),
+    (cli.CREATE, ["--bundle", "/b", "--pid-file=/p", "--console-socket", "/s", "c1"]),
+    (cli.CREATE, ["-b", "/b", "c1", "--no-pivot", "--no-new-keyring", "--preserve-fds", "2"]),
+    (cli.CREATE, ["-b/b", "c1"]),  # an attached short value: through argparse
+    (cli.RUN, ["-d", "--keep", "--no-subreaper", "--bundle=/b", "c1"]),
+    (cli.RUN, ["-no-subreaper", "c1"]),
 ])
-def test_light_commands_as_argparse_reads_them(command: cli.LightCommand, argv: list[str]) -> None:
-    assert vars(command.parse(argv)) == vars(light_parser(command).parse_args(argv))
+def test_light_commands_as_argparse_reads_them(command: cli.CommandSyntax, argv: list[str]) -> None:
+    assert vars(command.parse(argv)) == vars(syntax_parser(command).parse_args(argv))
 
 
 @pytest.mark.parametrize("command, argv, message", [
@@ -60,17 +66,22 @@ def test_light_commands_as_argparse_reads_them(command: cli.LightCommand, argv: 
     (cli.START, ["c1", "c2"], "unrecognized arguments: c2"),
     (cli.KILL, ["c1", "KILL", "more"], "unrecognized arguments: more"),
     (cli.DELETE, ["--force=yes", "c1"], "ignored explicit argument 'yes'"),
+    (cli.CREATE, ["--preserve-fds", "two", "c1"], "invalid int value: 'two'"),
+    (cli.CREATE, ["c1", "--bundle"], "expected one argument"),
+    (cli.CREATE, ["--bogus", "c1"], "unrecognized arguments: --bogus"),
 ])
-def test_light_command_mistakes_get_argparse_messages(command: cli.LightCommand, argv: list[str],
+def test_light_command_mistakes_get_argparse_messages(command: cli.CommandSyntax, argv: list[str],
                                                       message: str) -> None:
     with pytest.raises(UsageError, match=f"{command.name}: .*{message}"):
         command.parse(argv)
 
 
-def test_light_commands_import_no_argparse() -> None:
+def test_everyday_argv_imports_no_argparse() -> None:
     import subprocess
     import sys
     code = ("import sys; from pyoci import cli; cli.parse_globals(['--root', '/x', 'kill', 'c1']);"
-            "cli.KILL.parse(['--all', 'c1', 'KILL']); print('argparse' in sys.modules)")
+            "cli.KILL.parse(['--all', 'c1', 'KILL']);"
+            "cli.CREATE.parse(['--bundle', '/b', '--pid-file', '/p', 'c1']);"
+            "print('argparse' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
