@@ -12,7 +12,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import time
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
 if TYPE_CHECKING:
@@ -22,7 +21,8 @@ from . import OCI_VERSION
 from .errors import ContainerNotFound, PyociError
 from .linux import proc
 
-_ID_PATTERN = re.compile(r"[\w+\-.]+")
+# runc's rule, ^[\w+-\.]+$ with Go's ASCII-only \w.
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
 
 STATE_FILE = "state.json"
 EXEC_FIFO = "exec.fifo"
@@ -33,7 +33,7 @@ class DamagedState(PyociError):
 
 
 def check_id(container_id: str) -> None:
-    if not _ID_PATTERN.fullmatch(container_id) or container_id in (".", ".."):
+    if not container_id or not _ID_CHARS.issuperset(container_id) or container_id in (".", ".."):
         raise PyociError(f"invalid container ID format: {container_id!r}")
 
 

@@ -119,7 +119,7 @@ def test_seccomp_flag_libseccomp_refuses(runtime: Runtime, bundle: Bundle) -> No
     assert_nothing_left(runtime, bundle, cid)
 
 
-@pytest.mark.parametrize("bad_id", ["a/b", "..", "../escape", "with space"])
+@pytest.mark.parametrize("bad_id", ["a/b", "..", "../escape", "with space", "caf\u00e9"])
 def test_bad_container_id(runtime: Runtime, bundle: Bundle, bad_id: str) -> None:
     r = runtime("create", "--bundle", str(bundle.path), bad_id)
     assert_refused(runtime, r)

@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -71,9 +72,23 @@ def run_cmd(argv: list[str], env: dict[str, str] | None = None, timeout: float =
     after the command returned. `cwd`: conmon drops files (an `oom` marker) in its
     working directory, which must be the engine's temp dir, not the checkout."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.run(argv, env=env, stdout=out, stderr=err, timeout=timeout, cwd=cwd,
-                              input=input.encode() if input is not None else None,
-                              stdin=None if input is not None else subprocess.DEVNULL)
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err, cwd=cwd,
+                                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL)
+        # The timeout is a watchdog thread, not subprocess's own: with a timeout,
+        # subprocess polls in sleeps of up to 50 ms, and bench/engines.py would time those.
+        expired: list[bool] = []
+
+        def expire() -> None:
+            expired.append(True)
+            proc.kill()
+        watchdog = threading.Timer(timeout, expire)
+        watchdog.start()
+        try:
+            proc.communicate(input.encode() if input is not None else None)
+        finally:
+            watchdog.cancel()
+        if expired:
+            raise subprocess.TimeoutExpired(argv, timeout)
         out.seek(0)
         err.seek(0)
         return Result(proc.returncode, out.read(), err.read())
