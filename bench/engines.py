@@ -6,6 +6,10 @@ the medians and the pyoci/runc ratio as a table. The engines are set up as for t
 integration tests (tests/integration/install-engines.sh first), in a temp dir that
 is removed afterwards.
 
+A third runtime, "python+runc", is the floor any runtime written in Python stands on:
+a script that starts this interpreter, imports json, and execs runc. Its ratio is what
+interpreter start-up alone adds to each call an engine makes.
+
     .venv/bin/python bench/engines.py [-n ROUNDS] [--warmup N] [--pyoci PATH]
 """
 
@@ -24,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.integration.engines import (CTR_NAMESPACE, IMAGE, Containerd, Podman,  # noqa: E402
                                        engine_workdir, new_name, runtime_binary)
 
-RUNTIMES = ("pyoci", "runc")
+RUNTIMES = ("pyoci", "runc", "python+runc")
 
 
 def timed(action: Callable[[], None]) -> float:
@@ -63,11 +67,23 @@ def measure(cases: dict[str, dict[str, Callable[[], None]]], rounds: int, warmup
     return times
 
 
+def python_floor(directory: Path, runc: str) -> str:
+    """The python+runc runtime, named runc so engines treat it exactly like runc."""
+    directory.mkdir(parents=True, exist_ok=True)
+    script = directory / "runc"
+    script.write_text(f"#!{sys.executable}\n"
+                      "import json, os, sys  # json: every runtime call reads or writes some\n"
+                      f"os.execv({runc!r}, [{runc!r}, *sys.argv[1:]])\n")
+    script.chmod(0o755)
+    return str(script)
+
+
 def table(times: dict[str, dict[str, list[float]]]) -> str:
-    rows = [("case", "pyoci median ms", "runc median ms", "ratio pyoci/runc")]
+    rows = [("case", *(f"{r} ms" for r in RUNTIMES), "pyoci/runc", "python+runc/runc")]
     for case, by_runtime in times.items():
-        p, r = (statistics.median(by_runtime[x]) for x in RUNTIMES)
-        rows.append((case, f"{p * 1000:.0f}", f"{r * 1000:.0f}", f"{p / r:.2f}"))
+        p, r, f = (statistics.median(by_runtime[x]) for x in RUNTIMES)
+        rows.append((case, f"{p * 1000:.0f}", f"{r * 1000:.0f}", f"{f * 1000:.0f}",
+                     f"{p / r:.2f}", f"{f / r:.2f}"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -80,8 +96,9 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--pyoci", default=runtime_binary("pyoci"), help="the pyoci executable to time")
     a = ap.parse_args()
-    binaries = {"pyoci": a.pyoci, "runc": runtime_binary("runc")}
     with engine_workdir() as workdir:
+        binaries = {"pyoci": a.pyoci, "runc": runtime_binary("runc")}
+        binaries["python+runc"] = python_floor(workdir / "python-floor", binaries["runc"])
         podman = daemon = None
         try:
             podman = Podman(workdir / "podman", binaries["pyoci"]).setup()
