@@ -222,7 +222,7 @@ def _fork_bootstrap(ctx: Context, state: ContainerState, spec: Spec, fifo_fd: in
     prepares what needs no cgroup or namespace (init.prepare_early): that runs while the
     parent makes the cgroup, whose first cgroup.procs write alone waits for an RCU
     grace period."""
-    from . import bootstrap, sync
+    from . import sync
 
     parent, child = sync.channel_pair()
     if ctx.log.debugging:
@@ -245,6 +245,7 @@ def _fork_bootstrap(ctx: Context, state: ContainerState, spec: Spec, fifo_fd: in
     pid = os.fork()
     if pid == 0:
         parent.close()
+        from . import bootstrap  # and with it ctypes: in the child, alongside the parent
         bootstrap.run_bootstrap(spec, child, state.bundle, prepare_init)
     child.close()
     return pid, parent
