@@ -44,6 +44,8 @@ class ExecFailed(PyociError):
 
 @dataclass
 class ExecOptions:
+    """`exec`'s flags as the command line gave them."""
+
     process_file: str | None = None
     args: list[str] = field(default_factory=list)
     env: list[str] = field(default_factory=list)

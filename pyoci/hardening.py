@@ -33,6 +33,8 @@ if TYPE_CHECKING:  # the seccomp binding is imported only when a profile is pres
 
 @dataclass
 class Hardening:
+    """The security settings of the container's process, checked and prepared."""
+
     spec: Spec
     caps: capabilities.CapabilityPlan
     seccomp: "SeccompFilter | None" = None

@@ -30,6 +30,8 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 @dataclass
 class InitPlan:
+    """Everything the init is handed by the process that forks it."""
+
     spec: Spec
     container_id: str
     bundle: str

@@ -96,6 +96,8 @@ def _path_sort_key(path: JsonPath) -> tuple[tuple[int, int, str], ...]:
 
 @dataclass(frozen=True)
 class Problem:
+    """One thing wrong with config.json, at a JSON path."""
+
     path: JsonPath
     text: str
 

@@ -39,6 +39,8 @@ Key = tuple[str, int | None, int | None]
 
 @dataclass
 class DeviceState:
+    """The device rules reduced: a default and its exceptions."""
+
     default_allow: bool = False
     exceptions: dict[Key, str] = field(default_factory=dict)  # insertion order kept
 

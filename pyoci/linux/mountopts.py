@@ -60,6 +60,8 @@ _IGNORED = {"defaults", "auto", "noauto", "user", "nouser", "_netdev", "tmpcopyu
 
 @dataclass
 class MountOptions:
+    """A mount's options as mount(2) takes them."""
+
     flags: int = 0
     propagation: list[int] = field(default_factory=list)
     data: list[str] = field(default_factory=list)
