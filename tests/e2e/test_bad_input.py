@@ -53,6 +53,18 @@ def assert_nothing_left(runtime: Runtime, bundle: Bundle, cid: str) -> None:
         assert not (Path("/sys/fs/cgroup/pids") / cgroup).exists(), "cgroup left behind"
 
 
+def refused_create(runtime: Runtime, bundle: Bundle, *phrases: str,
+                   pyoci_says: str | None = None) -> None:
+    """create of the bundle as configured now: refused, and nothing left behind."""
+    bundle.write()
+    cid = runtime.new_id()
+    r = runtime("create", "--bundle", str(bundle.path), cid)
+    assert_refused(runtime, r, *phrases)
+    if pyoci_says is not None and runtime.is_pyoci:
+        assert pyoci_says in r.stderr
+    assert_nothing_left(runtime, bundle, cid)
+
+
 def test_malformed_json(runtime: Runtime, bundle: Bundle) -> None:
     (bundle.path / "config.json").write_text('{"ociVersion": "1.3.0", "process": {')
     cid = runtime.new_id()
@@ -65,24 +77,13 @@ def test_malformed_json(runtime: Runtime, bundle: Bundle) -> None:
 
 def test_schema_violation_names_the_field(runtime: Runtime, bundle: Bundle) -> None:
     bundle.config["process"]["args"] = []
-    bundle.write()
-    cid = runtime.new_id()
-    r = runtime("create", "--bundle", str(bundle.path), cid)
-    assert_refused(runtime, r, "args")
-    if runtime.is_pyoci:
-        assert "config.json: process.args: must contain at least 1 item" in r.stderr
-    assert_nothing_left(runtime, bundle, cid)
+    refused_create(runtime, bundle, "args",
+                   pyoci_says="config.json: process.args: must contain at least 1 item")
 
 
 def test_wrong_type_names_the_field(runtime: Runtime, bundle: Bundle) -> None:
     bundle.config["process"]["user"]["uid"] = "root"
-    bundle.write()
-    cid = runtime.new_id()
-    r = runtime("create", "--bundle", str(bundle.path), cid)
-    assert_refused(runtime, r)
-    if runtime.is_pyoci:
-        assert "process.user.uid" in r.stderr
-    assert_nothing_left(runtime, bundle, cid)
+    refused_create(runtime, bundle, pyoci_says="process.user.uid")
 
 
 def test_missing_rootfs(runtime: Runtime, bundle: Bundle, tmp_path: Path) -> None:
@@ -98,11 +99,7 @@ def test_cgroup_value_the_kernel_refuses(runtime: Runtime, bundle: Bundle) -> No
     # Refused while the runtime's first child already exists (it prepares the init
     # while the cgroup is made): that child must go too.
     bundle.config["linux"]["resources"] = {"cpu": {"cpus": "999"}}
-    bundle.write()
-    cid = runtime.new_id()
-    r = runtime("create", "--bundle", str(bundle.path), cid)
-    assert_refused(runtime, r, "cpuset.cpus")
-    assert_nothing_left(runtime, bundle, cid)
+    refused_create(runtime, bundle, "cpuset.cpus")
 
 
 def test_seccomp_flag_libseccomp_refuses(runtime: Runtime, bundle: Bundle) -> None:
@@ -110,13 +107,8 @@ def test_seccomp_flag_libseccomp_refuses(runtime: Runtime, bundle: Bundle) -> No
     bundle.config["linux"]["seccomp"] = {
         "defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
         "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}
-    bundle.write()
-    cid = runtime.new_id()
-    r = runtime("create", "--bundle", str(bundle.path), cid)
-    assert_refused(runtime, r, "flags")
-    if runtime.is_pyoci:
-        assert "linux.seccomp.flags[0]: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" in r.stderr
-    assert_nothing_left(runtime, bundle, cid)
+    refused_create(runtime, bundle, "flags",
+                   pyoci_says="linux.seccomp.flags[0]: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV")
 
 
 @pytest.mark.parametrize("bad_id", ["a/b", "..", "../escape", "with space", "caf\u00e9"])
