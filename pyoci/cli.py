@@ -1,8 +1,9 @@
 """pyoci's command line, shaped like runc's: `pyoci [global options] COMMAND [options] ID`.
 
-Global options come before the command. Only the chosen command's parser is built
-and only its modules are imported: start-up is most of what a runtime call costs.
-Every PyociError becomes one line on stderr (and an entry in --log) and exit 1.
+Global options come before the command. They, and the commands engines call, are read
+from the tables here (argparse, in cli_args.py, only for help and for mistakes), and only
+the chosen command's modules are imported: start-up is most of what a runtime call
+costs. Every PyociError becomes one line on stderr (and an entry in --log) and exit 1.
 """
 
 from __future__ import annotations
