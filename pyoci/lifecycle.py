@@ -342,8 +342,16 @@ def release(cdir: ContainerDir, state: ContainerState) -> None:
     """Open the exec fifo: the init, blocked on its other end, goes on to execve."""
     from . import hooks
 
-    fifo = os.open(cdir.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    process_fd = pidfd.open_pidfd(state.pid)
+    # The pidfd before the fifo: opening the fifo lets the init go on, and a short
+    # program can run, exit and be reaped before a pidfd opened after it.
+    process_fd = _init_pidfd(state)
+    if process_fd is None:
+        raise PyociError("cannot start container: its init exited before start")
+    try:
+        fifo = os.open(cdir.fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except BaseException:
+        os.close(process_fd)
+        raise
     try:
         poller = select.poll()
         poller.register(fifo, select.POLLIN)
@@ -442,15 +450,24 @@ def kill(ctx: Context, container_id: str, sig: int, all_processes: bool = False)
         cdir.close()
 
 
-def _signal_init(state: ContainerState, sig: int) -> None:
-    """Through a pidfd checked against the recorded start time: never a recycled pid."""
+def _init_pidfd(state: ContainerState) -> int | None:
+    """A pidfd of the container's init, checked against the recorded start time after
+    it is open (so never a recycled pid's); None if the init is gone or a zombie."""
     try:
         process_fd = pidfd.open_pidfd(state.pid)
     except PyociError:
-        raise WrongState("container not running") from None
+        return None
+    if init_alive(state):
+        return process_fd
+    os.close(process_fd)
+    return None
+
+
+def _signal_init(state: ContainerState, sig: int) -> None:
+    process_fd = _init_pidfd(state)
+    if process_fd is None:
+        raise WrongState("container not running")
     try:
-        if not init_alive(state):
-            raise WrongState("container not running")
         pidfd.send_signal(process_fd, sig)
     finally:
         os.close(process_fd)
@@ -458,13 +475,10 @@ def _signal_init(state: ContainerState, sig: int) -> None:
 
 def _kill_and_wait(state: ContainerState, sig: int, timeout: float = KILL_WAIT_SECONDS) -> bool:
     """Signal the init and wait until it has exited; True if it is gone."""
-    try:
-        process_fd = pidfd.open_pidfd(state.pid)
-    except PyociError:
+    process_fd = _init_pidfd(state)
+    if process_fd is None:
         return True
     try:
-        if not init_alive(state):
-            return True
         try:
             pidfd.send_signal(process_fd, sig)
         except PyociError:

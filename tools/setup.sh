@@ -7,7 +7,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 packages=(python3 python3-venv python3-dev gcc libcap-dev libseccomp2 busybox-static
-          runc iproute2 procps uidmap golang-github-containers-common)
+          runc iproute2 procps uidmap golang-github-containers-common strace)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -224,3 +225,51 @@ def test_200_create_start_delete_cycles_leave_nothing(runtime: Runtime, bundle: 
     assert not runtime.root.exists() or os.listdir(runtime.root) == []
     cgroup = bundle.config["linux"]["cgroupsPath"].strip("/")
     assert [d for d in os.listdir("/sys/fs/cgroup") if os.path.exists(f"/sys/fs/cgroup/{d}/{cgroup}")] == []
+
+
+# Run by test_start_when_the_program_exits_at_once in a process of its own: it becomes a
+# child subreaper and reaps the init the moment it exits, as conmon and the containerd
+# shim do. `start` runs under strace, which holds each pidfd_open for 0.3 s: a start
+# that opens the exec fifo first lets the program run, exit and be reaped meanwhile.
+_REAPING_ENGINE = """
+import ctypes, json, os, subprocess, sys, threading
+runtime, root, bundle, prefix, rounds = sys.argv[1:6]
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+slow_pidfd = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=pidfd_open",
+              "-e", "inject=pidfd_open:delay_enter=300000"]
+failures = []
+for i in range(int(rounds)):
+    cid = f"{prefix}-{i}"
+    pid_file = os.path.join(bundle, f"{cid}.pid")
+    base = [runtime, "--root", root]
+    with open(os.devnull, "r+") as null:
+        created = subprocess.run([*base, "create", "--bundle", bundle, "--pid-file", pid_file, cid],
+                                 stdin=null, stdout=null, stderr=null)
+        if created.returncode != 0:
+            failures.append(f"create {cid}: {created.returncode}")
+            continue
+        init = int(open(pid_file).read())
+        reaper = threading.Thread(target=os.waitpid, args=(init, 0))
+        reaper.start()
+        started = subprocess.run([*slow_pidfd, *base, "start", cid], stdin=null, stdout=null,
+                                 stderr=subprocess.PIPE, text=True)
+        if started.returncode != 0:
+            failures.append(f"start {cid}: {started.stderr.strip()}")
+        reaper.join(10)
+        subprocess.run([*base, "delete", "--force", cid], stdin=null, stdout=null, stderr=null)
+print(json.dumps(failures))
+"""
+
+
+def test_start_when_the_program_exits_at_once(runtime: Runtime, bundle: Bundle) -> None:
+    # The program runs as soon as start opens the exec fifo, and an engine reaps it the
+    # moment it exits: start must not look the init up after letting it go.
+    bundle.set_args("/bin/true")
+    prefix = runtime.new_id("reaped")
+    rounds = 3
+    runtime.made.extend(f"{prefix}-{i}" for i in range(rounds))
+    out = subprocess.run([sys.executable, "-c", _REAPING_ENGINE, runtime.binary, str(runtime.root),
+                          str(bundle.path), prefix, str(rounds)],
+                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == []
