@@ -14,10 +14,11 @@ import sys
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
     from types import SimpleNamespace
 
 from . import OCI_VERSION, __version__
+from .cli_syntax import CommandSyntax, Switch, Value, read_options
 from .context import Context
 from .errors import PyociError, UsageError
 from .log import Log
@@ -28,86 +29,20 @@ def command_parser(command: str, description: str):  # -> cli_args.Parser
     return make(command, description)
 
 
-class CommandSyntax:
-    """A command's options (switches, and options with one value) and operands. Its
-    usual argv is parsed here; anything else (help, an unknown or abbreviated option, a
-    value that does not convert, a wrong number of operands) by argparse, built from the
-    same definition (cli_args)."""
-
-    def __init__(self, name: str, description: str,
-                 switches: Sequence[tuple[tuple[str, ...], str, str]] = (),
-                 values: Sequence[tuple[tuple[str, ...], str, object, Callable[[str], object], str]] = (),
-                 operands: Sequence[tuple[str, str]] = (("container_id", "ID"),),
-                 optional: Sequence[tuple[str, str, str]] = ()) -> None:
-        self.name = name
-        self.description = description
-        self.switches = switches  # (names, dest, help)
-        self.values = values      # (names, dest, default, convert, help)
-        self.operands = operands  # (dest, metavar)
-        self.optional = optional  # (dest, metavar, default)
-
-    def parse(self, argv: list[str]) -> SimpleNamespace | argparse.Namespace:
-        from types import SimpleNamespace
-        result: dict[str, object] = {dest: False for _, dest, _ in self.switches}
-        result.update((dest, default) for _, dest, default, _, _ in self.values)
-        switches = {name: dest for names, dest, _ in self.switches for name in names}
-        values = {name: (dest, convert) for names, dest, _, convert, _ in self.values
-                  for name in names}
-        given: list[str] = []
-        i = 0
-        while i < len(argv):
-            arg = argv[i]
-            if arg == "--":
-                given += argv[i + 1:]
-                break
-            if not arg.startswith("-") or arg == "-":
-                given.append(arg)
-            elif arg in switches:
-                result[switches[arg]] = True
-            else:
-                name, eq, value = arg.partition("=")
-                if name not in values or (not eq and i + 1 == len(argv)):
-                    return self._argparse(argv)
-                if not eq:
-                    i += 1
-                    value = argv[i]
-                dest, convert = values[name]
-                try:
-                    result[dest] = convert(value)
-                except ValueError:
-                    return self._argparse(argv)
-            i += 1
-        required = len(self.operands)
-        if not required <= len(given) <= required + len(self.optional):
-            return self._argparse(argv)
-        for (dest, _), value in zip(self.operands, given):
-            result[dest] = value
-        for (dest, _, default), value in zip(self.optional, given[required:] + [None] * len(self.optional)):
-            result[dest] = default if value is None else value
-        return SimpleNamespace(**result)
-
-    def _argparse(self, argv: list[str]) -> argparse.Namespace:
-        from .cli_args import syntax_parser
-        return syntax_parser(self).parse_args(argv)
-
-
-_BUNDLE_SWITCHES = (
-    (("--no-pivot",), "no_pivot", "use chroot-like switch instead of pivot_root"),
-    (("--no-new-keyring",), "no_new_keyring", "keep the caller's session keyring"),
+_BUNDLE_OPTIONS = (
+    Value(("--bundle", "-b"), "bundle", ".", "path to the bundle directory"),
+    Value(("--console-socket",), "console_socket", None, "unix socket that receives the pty master"),
+    Value(("--pid-file",), "pid_file", None, "file to write the container's pid to"),
+    Switch(("--no-pivot",), "no_pivot", "use chroot-like switch instead of pivot_root"),
+    Switch(("--no-new-keyring",), "no_new_keyring", "keep the caller's session keyring"),
+    Value(("--preserve-fds",), "preserve_fds", 0, "pass N extra fds from 3 on", convert=int),
 )
-_BUNDLE_VALUES = (
-    (("--bundle", "-b"), "bundle", ".", str, "path to the bundle directory"),
-    (("--console-socket",), "console_socket", None, str, "unix socket that receives the pty master"),
-    (("--pid-file",), "pid_file", None, str, "file to write the container's pid to"),
-    (("--preserve-fds",), "preserve_fds", 0, int, "pass N extra fds from 3 on"),
-)
-CREATE = CommandSyntax("create", "create a container",
-                       switches=_BUNDLE_SWITCHES, values=_BUNDLE_VALUES)
-RUN = CommandSyntax("run", "create and start a container", switches=_BUNDLE_SWITCHES + (
-    (("--detach", "-d"), "detach", "do not wait for the container"),
-    (("--keep",), "keep", "do not delete the container after it exits"),
-    (("--no-subreaper", "-no-subreaper"), "no_subreaper", "do not become a subreaper"),
-), values=_BUNDLE_VALUES)
+CREATE = CommandSyntax("create", "create a container", _BUNDLE_OPTIONS)
+RUN = CommandSyntax("run", "create and start a container", _BUNDLE_OPTIONS + (
+    Switch(("--detach", "-d"), "detach", "do not wait for the container"),
+    Switch(("--keep",), "keep", "do not delete the container after it exits"),
+    Switch(("--no-subreaper", "-no-subreaper"), "no_subreaper", "do not become a subreaper"),
+))
 
 
 # --- commands -------------------------------------------------------------------------
@@ -136,10 +71,10 @@ def cmd_run(ctx: Context, argv: list[str]) -> int:
 START = CommandSyntax("start", "start the program of a created container")
 STATE = CommandSyntax("state", "print the state of a container as JSON")
 KILL = CommandSyntax("kill", "send a signal to the container's init (default SIGTERM)",
-                    switches=((("--all", "-a"), "all", "signal every process of the container"),),
-                    optional=(("signal", "SIGNAL", "SIGTERM"),))
+                     (Switch(("--all", "-a"), "all", "signal every process of the container"),),
+                     optional=(("signal", "SIGNAL", "SIGTERM"),))
 DELETE = CommandSyntax("delete", "delete a container and everything it holds",
-                      switches=((("--force", "-f"), "force", "kill the container if it is running"),))
+                       (Switch(("--force", "-f"), "force", "kill the container if it is running"),))
 
 
 def cmd_start(ctx: Context, argv: list[str]) -> int:
@@ -267,42 +202,27 @@ COMMANDS: dict[str, tuple[Callable[[Context, list[str]], int], str]] = {
 
 # --- the global part --------------------------------------------------------------------
 
-# (names, dest, takes a value, default, allowed values, help; None: accepted, not shown)
 GLOBAL_OPTIONS = (
-    (("--root",), "root", True, None, None,
-     "state directory (default /run/pyoci, rootless $XDG_RUNTIME_DIR/pyoci)"),
-    (("--log",), "log", True, None, None, "file to append log entries to"),
-    (("--log-format",), "log_format", True, "text", ("text", "json"), "text or json"),
-    (("--debug",), "debug", False, False, None, "log every step"),
-    (("--systemd-cgroup",), "systemd_cgroup", False, False, None, "manage cgroups through systemd"),
-    (("--rootless",), "rootless", True, "auto", None, "true, false or auto"),
-    (("--criu",), "criu", True, None, None, None),
-    (("--version", "-v"), "version", False, False, None, "print the version"),
+    Value(("--root",), "root", None,
+          "state directory (default /run/pyoci, rootless $XDG_RUNTIME_DIR/pyoci)"),
+    Value(("--log",), "log", None, "file to append log entries to"),
+    Value(("--log-format",), "log_format", "text", "text or json", choices=("text", "json")),
+    Switch(("--debug",), "debug", "log every step"),
+    Switch(("--systemd-cgroup",), "systemd_cgroup", "manage cgroups through systemd"),
+    Value(("--rootless",), "rootless", "auto", "true, false or auto"),
+    Value(("--criu",), "criu", None, None),  # runc's; accepted and unused
+    Switch(("--version", "-v"), "version", "print the version"),
 )
 
 
 def parse_globals(argv: list[str]):  # -> SimpleNamespace | argparse.Namespace
     """The global options up to the command; the command and its argv."""
     from types import SimpleNamespace
-    values: dict[str, object] = {dest: default for _, dest, _, default, _, _ in GLOBAL_OPTIONS}
-    options = {name: option for option in GLOBAL_OPTIONS for name in option[0]}
-    i = 0
-    while i < len(argv) and argv[i].startswith("-") and argv[i] != "-":
-        name, eq, value = argv[i].partition("=")
-        option = options.get(name)
-        if option is None or (eq and not option[2]):
-            return _argparse_globals(argv)
-        _, dest, takes_value, _, choices, _ = option
-        if takes_value and not eq:
-            i += 1
-            if i == len(argv):
-                return _argparse_globals(argv)
-            value = argv[i]
-        if choices and value not in choices:
-            return _argparse_globals(argv)
-        values[dest] = value if takes_value else True
-        i += 1
-    return SimpleNamespace(**values, command=argv[i] if i < len(argv) else None, args=argv[i + 1:])
+    read = read_options(argv, GLOBAL_OPTIONS, stop_at_operand=True)
+    if read is None:
+        return _argparse_globals(argv)
+    values, rest = read
+    return SimpleNamespace(**values, command=rest[0] if rest else None, args=rest[1:])
 
 
 def _argparse_globals(argv: list[str]):  # -> argparse.Namespace

@@ -1,11 +1,9 @@
 """argparse for pyoci's command line: every command's full parser, its help and its
 usage errors.
 
-The CLI (cli.py) parses the everyday shapes of the global options and of the commands
-engines call (create, run, start, state, kill, delete) itself, from the same tables these
-parsers are built from: importing argparse and building two parsers would cost each
-such call about as much as a light command's own work. Help, an unknown or abbreviated option and a
-wrong number of operands come here, so every message is argparse's.
+The global options and the commands engines call are read without argparse
+(cli_syntax.py); their parsers here are built from the same descriptions, for help and
+for anything that reading did not fully understand, so every message is argparse's.
 """
 
 from __future__ import annotations
@@ -14,7 +12,9 @@ import argparse
 import os
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations only
 if TYPE_CHECKING:
-    from .cli import CommandSyntax
+    from collections.abc import Sequence
+
+    from .cli_syntax import CommandSyntax, Option
 
 from .errors import UsageError
 
@@ -47,17 +47,12 @@ def command_parser(command: str, description: str) -> Parser:
     return Parser(prog=f"pyoci {command}", description=description)
 
 
-def global_parser(options: tuple, commands: list[str]) -> Parser:
+def global_parser(options: Sequence[Option], commands: list[str]) -> Parser:
     """`options`: cli.GLOBAL_OPTIONS."""
     p = Parser(prog="pyoci", description="an OCI container runtime",
                epilog="commands: " + ", ".join(commands))
-    for names, dest, takes_value, default, choices, help_text in options:
-        if takes_value:
-            p.add_argument(*names, dest=dest, default=default, choices=choices,
-                           help=help_text or argparse.SUPPRESS)
-        else:
-            p.add_argument(*names, dest=dest, action="store_true",
-                           help=help_text or argparse.SUPPRESS)
+    for option in options:
+        option.add_to(p)
     p.add_argument("command", nargs="?")
     p.add_argument("args", nargs=argparse.REMAINDER)
     return p
@@ -65,10 +60,8 @@ def global_parser(options: tuple, commands: list[str]) -> Parser:
 
 def syntax_parser(command: CommandSyntax) -> Parser:
     p = command_parser(command.name, command.description)
-    for names, dest, help_text in command.switches:
-        p.add_argument(*names, dest=dest, action="store_true", help=help_text)
-    for names, dest, default, convert, help_text in command.values:
-        p.add_argument(*names, dest=dest, default=default, type=convert, help=help_text)
+    for option in command.options:
+        option.add_to(p)
     for dest, metavar in command.operands:
         p.add_argument(dest, metavar=metavar)
     for dest, metavar, default in command.optional:
