@@ -1,9 +1,9 @@
 """pyoci's command line, shaped like runc's: `pyoci [global options] COMMAND [options] ID`.
 
-Global options come before the command. They, and the commands engines call, are read
-from the tables here (argparse, in cli_args.py, only for help and for mistakes), and only
-the chosen command's modules are imported: start-up is most of what a runtime call
-costs. Every PyociError becomes one line on stderr (and an entry in --log) and exit 1.
+Global options come before the command. They, and the commands engines call, are
+described here and read by cli_syntax.py without argparse (which cli_args.py brings in
+only for help and for mistakes), and only the chosen command's modules are imported:
+start-up is most of what a runtime call costs. Every PyociError becomes one line on stderr (and an entry in --log) and exit 1.
 """
 
 from __future__ import annotations
