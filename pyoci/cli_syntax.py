@@ -17,9 +17,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from types import SimpleNamespace
 
-_HIDDEN = "==SUPPRESS=="  # argparse.SUPPRESS, without importing argparse
-
-
 class Switch:
     """An option without a value: given or not."""
 
@@ -30,8 +27,9 @@ class Switch:
         self.help = help  # None: accepted, not shown
 
     def add_to(self, parser: argparse.ArgumentParser) -> None:
+        import argparse  # already loaded: only argparse's path builds parsers
         parser.add_argument(*self.names, dest=self.dest, action="store_true",
-                            help=self.help or _HIDDEN)
+                            help=self.help or argparse.SUPPRESS)
 
 
 class Value:
@@ -48,8 +46,9 @@ class Value:
         self.choices = choices
 
     def add_to(self, parser: argparse.ArgumentParser) -> None:
+        import argparse
         parser.add_argument(*self.names, dest=self.dest, default=self.default, type=self.convert,
-                            choices=self.choices, help=self.help or _HIDDEN)
+                            choices=self.choices, help=self.help or argparse.SUPPRESS)
 
 
 Option = Switch | Value

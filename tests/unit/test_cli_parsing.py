@@ -85,3 +85,8 @@ def test_everyday_argv_imports_no_argparse() -> None:
             "print('argparse' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_help_hides_what_runc_accepts_but_pyoci_does_not_use() -> None:
+    text = global_parser(cli.GLOBAL_OPTIONS, list(cli.COMMANDS)).format_help()
+    assert "--root" in text and "--criu" not in text
