@@ -109,12 +109,7 @@ def replace_device_program(cgroup_dir: str, code: bytes) -> None:
         finally:
             # The attachment holds its own reference; the fd is no longer needed.
             os.close(prog)
-        for prog_id in old:
-            fd = prog_fd_by_id(prog_id, f"find old {step}")
-            try:
-                detach(dfd, fd, f"detach old {step}")
-            finally:
-                os.close(fd)
+        _detach_ids(dfd, old, f"old {step}")
     finally:
         os.close(dfd)
 
@@ -123,11 +118,15 @@ def detach_all(cgroup_dir: str) -> None:
     step = f"device programs on {cgroup_dir}"
     dfd = os.open(cgroup_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        for prog_id in attached_ids(dfd, f"query {step}"):
-            fd = prog_fd_by_id(prog_id, f"find {step}")
-            try:
-                detach(dfd, fd, f"detach {step}")
-            finally:
-                os.close(fd)
+        _detach_ids(dfd, attached_ids(dfd, f"query {step}"), step)
     finally:
         os.close(dfd)
+
+
+def _detach_ids(dfd: int, prog_ids: list[int], step: str) -> None:
+    for prog_id in prog_ids:
+        fd = prog_fd_by_id(prog_id, f"find {step}")
+        try:
+            detach(dfd, fd, f"detach {step}")
+        finally:
+            os.close(fd)
